@@ -1,0 +1,134 @@
+"""Weight files: `.safetensors` with the network's config in its metadata, so a file alone is
+enough to rebuild the network. `.pth` files are read with `weights_only=True`, never unpickled."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from srgan.errors import SrganError
+from srgan.models.generator import Generator, GeneratorConfig
+from srgan.models.registry import names, preset_config
+
+FORMAT = "srgan-generator-1"
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+def shipped_weights() -> list[str]:
+    """Names of the trained weight files that ship inside the package."""
+    return sorted(p.stem for p in SHIPPED_DIR.glob("*.safetensors"))
+
+
+def atomic_write(path: str | os.PathLike, write: Any) -> Path:
+    """Call `write(tmp_path)` and rename the result onto `path`, so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def save_model(model: Generator, path: str | os.PathLike, **metadata: Any) -> Path:
+    """Write `model` as `.safetensors` with its config and any JSON-able metadata
+    (preset, scale, training summary, ...)."""
+    from safetensors.torch import save_file
+
+    model = getattr(model, "module", model)  # unwrap DistributedDataParallel
+    if Path(path).suffix != ".safetensors":
+        raise SrganError(f"weights are saved as .safetensors, got {path}")
+    info = {"format": FORMAT, "config": model.config.to_dict(), "scale": model.config.scale, **metadata}
+    header = {key: json.dumps(value) for key, value in info.items()}
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header))
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+    except Exception as exc:  # safetensors raises several types for a damaged header
+        raise SrganError(f"{path}: not a readable .safetensors file ({exc})") from None
+    return {key: json.loads(value) for key, value in header.items()}
+
+
+def load_model(path_or_name: str | os.PathLike, *, preset: str | None = None, device: str | torch.device = "cpu",
+               ) -> Generator:
+    """A generator in eval mode from a weights file, or from the name of weights shipped in the
+    package. A plain `.pth` state dict needs `preset=` to know its architecture."""
+    path = _resolve(path_or_name)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        meta = read_metadata(path)
+        if "config" not in meta:
+            if preset is None:
+                raise SrganError(f"{path} has no srgan config in its metadata: pass preset=NAME")
+            config = preset_config(preset)
+        else:
+            config = GeneratorConfig.from_dict(meta["config"])
+        state = load_file(str(path))
+    else:
+        state, config = _load_pth(path, preset)
+    model = Generator(config)
+    _load_state(model, state, path)
+    return model.to(device).eval()
+
+
+def _resolve(path_or_name: str | os.PathLike) -> Path:
+    path = Path(path_or_name)
+    if path.is_file():
+        return path
+    name = str(path_or_name)
+    shipped = SHIPPED_DIR / f"{name}.safetensors"
+    if shipped.is_file():
+        return shipped
+    if name in names():
+        have = ", ".join(shipped_weights()) or "none"
+        raise SrganError(f"no trained weights ship for preset {name!r} (shipped: {have}); "
+                         "train one with `srgan train` or pass a weights file")
+    if path.suffix or os.sep in name:
+        raise SrganError(f"weights file not found: {path}")
+    raise SrganError(f"unknown model {name!r}: not a file, shipped weights ({', '.join(shipped_weights()) or 'none'}) "
+                     f"or preset ({', '.join(names())})")
+
+
+def _load_pth(path: Path, preset: str | None) -> tuple[dict[str, torch.Tensor], GeneratorConfig]:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle refuses anything but tensors and plain containers
+        raise SrganError(f"{path}: cannot be loaded safely as weights ({type(exc).__name__}: {exc})") from None
+    if not isinstance(obj, dict):
+        raise SrganError(f"{path}: expected a state dict, found {type(obj).__name__}")
+    config = obj.get("config")
+    for key in ("generator_ema", "params_ema", "generator", "params", "state_dict"):
+        if isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if isinstance(config, dict) and "scale" in config:
+        return obj, GeneratorConfig.from_dict(config)
+    if preset is None:
+        raise SrganError(f"{path} does not say which network it holds: pass preset=NAME")
+    return obj, preset_config(preset)
+
+
+def _load_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
+        raise SrganError(f"{path}: weights do not fit the network ({first})") from None

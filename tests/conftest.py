@@ -1,0 +1,29 @@
+"""Shared test fixtures. `../shared` (beside the checkout) holds the datasets, reference values and
+VGG19/NIQE files; CI always has it, so there a missing folder fails instead of skipping."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SRGAN_SHARED", ROOT.parent / "shared"))
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    if not SHARED.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"{SHARED} is missing: CI must have ../shared beside the checkout")
+        pytest.skip(f"{SHARED} not found (set SRGAN_SHARED)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def vgg_weights(shared: Path) -> Path:
+    return shared / "weights" / "vgg19_features_conv1_1-conv3_4_imagenet.safetensors"
