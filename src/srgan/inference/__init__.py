@@ -1,0 +1,1 @@
+"""Running a generator on real images: tiling, precision, colour fixes, ONNX Runtime."""

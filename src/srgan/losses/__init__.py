@@ -1,0 +1,1 @@
+"""Training objectives: pixel, SSIM, VGG19 perceptual and adversarial losses."""

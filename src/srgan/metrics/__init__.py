@@ -1,0 +1,1 @@
+"""Full-reference (PSNR, SSIM on the Y channel, as the papers compute them) and no-reference (NIQE) metrics."""

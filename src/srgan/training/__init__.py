@@ -1,0 +1,1 @@
+"""The training loop: SRResNet pre-training, adversarial training, checkpoints, distributed runs."""
