@@ -1,0 +1,133 @@
+"""Evaluation outputs: results.csv (one row per image and model, then the means), results.json
+(protocol, per-dataset means and per-image rows) and report.html with side-by-side zoomed crops
+saved as PNG files next to it. Every file is written atomically."""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from srgan.evaluation.runner import CropPanel, EvalResults
+from srgan.models.weights import atomic_write
+
+ZOOM_WIDTH = 256  # on-screen size of every tile: small windows enlarged with nearest neighbour
+
+
+def _num(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), 6)
+
+
+def _write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def write_csv(results: EvalResults, path: Path) -> None:
+    rows = [["dataset", "model", "image", "psnr_y", "ssim_y", "niqe", "seconds"]]
+    for r in results.images:
+        rows.append([r.dataset, r.model, r.image, f"{r.psnr:.6f}", f"{r.ssim:.6f}",
+                     "" if r.niqe is None else f"{r.niqe:.6f}", f"{r.seconds:.6f}"])
+    for ds in results.datasets:
+        for model in results.models:
+            s = results.summary(ds, model)
+            if s["images"]:
+                rows.append([ds, model, "MEAN", f"{s['psnr']:.6f}", f"{s['ssim']:.6f}",
+                             "" if s["niqe"] is None else f"{s['niqe']:.6f}", f"{s['seconds_per_image']:.6f}"])
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows(rows)
+
+    atomic_write(path, write)
+
+
+def to_dict(results: EvalResults) -> dict:
+    return {
+        "protocol": results.protocol,
+        "scale": results.scale,
+        "models": results.models,
+        "datasets": {ds: {m: {k: _num(v) if isinstance(v, float) else v for k, v in results.summary(ds, m).items()}
+                          for m in results.models if results.summary(ds, m)["images"]}
+                     for ds in results.datasets},
+        "images": [{"dataset": r.dataset, "model": r.model, "image": r.image, "psnr_y": _num(r.psnr),
+                    "ssim_y": _num(r.ssim), "niqe": _num(r.niqe), "seconds": _num(r.seconds)}
+                   for r in results.images],
+        "skipped": results.skipped,
+    }
+
+
+def write_json(results: EvalResults, path: Path) -> None:
+    _write_text(path, json.dumps(to_dict(results), indent=2) + "\n")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "x"
+
+
+def _save_tile(tile: torch.Tensor, path: Path) -> None:
+    arr = tile.permute(1, 2, 0).numpy()
+    im = Image.fromarray(np.ascontiguousarray(arr[..., 0] if arr.shape[-1] == 1 else arr))
+    factor = max(1, ZOOM_WIDTH // im.width)
+    im = im.resize((im.width * factor, im.height * factor), Image.Resampling.NEAREST)
+    atomic_write(path, lambda tmp: im.save(tmp, format="PNG"))
+
+
+def _panel_html(panel: CropPanel, out_dir: Path, results: EvalResults) -> str:
+    cells = []
+    for label, tile in panel.tiles.items():
+        name = f"crop_{_slug(panel.dataset)}_{_slug(Path(panel.image).stem)}_{_slug(label)}.png"
+        _save_tile(tile, out_dir / name)
+        score = ""
+        if label in results.models:
+            r = next(r for r in results.images
+                     if r.dataset == panel.dataset and r.image == panel.image and r.model == label)
+            score = f"<br>{r.psnr:.2f} dB / {r.ssim:.4f}"
+        cells.append(f'<figure><img src="{html.escape(name)}" alt="{html.escape(label)}" width="{ZOOM_WIDTH}">'
+                     f"<figcaption>{html.escape(label)}{score}</figcaption></figure>")
+    top, left, h, w = panel.box
+    return (f"<h3>{html.escape(panel.dataset)} / {html.escape(panel.image)} "
+            f"<small>(HR window {w}x{h} at x={left}, y={top})</small></h3>\n<div class=row>{''.join(cells)}</div>")
+
+
+def write_html(results: EvalResults, path: Path) -> None:
+    out_dir = path.parent
+    parts = [f"<h1>srgan eval x{results.scale}</h1>", f"<p>{html.escape(results.protocol)}</p>"]
+    with_niqe = any(r.niqe is not None for r in results.images)
+    for ds in results.datasets:
+        head = "<tr><th>model</th><th>PSNR (dB)</th><th>SSIM</th>" + ("<th>NIQE</th>" if with_niqe else "") \
+            + "<th>s/image</th><th>images</th></tr>"
+        body = []
+        for m in results.models:
+            s = results.summary(ds, m)
+            if not s["images"]:
+                continue
+            niqe = f"<td>{s['niqe']:.4f}</td>" if with_niqe and s["niqe"] is not None else ("<td></td>" if with_niqe
+                                                                                             else "")
+            body.append(f"<tr><td>{html.escape(m)}</td><td>{s['psnr']:.4f}</td><td>{s['ssim']:.4f}</td>{niqe}"
+                        f"<td>{s['seconds_per_image']:.4f}</td><td>{s['images']}</td></tr>")
+        parts.append(f"<h2>{html.escape(ds)}</h2><table>{head}{''.join(body)}</table>")
+        parts += [_panel_html(p, out_dir, results) for p in results.crops if p.dataset == ds]
+    style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+             "padding:4px 8px;text-align:right}.row{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0}"
+             "img{image-rendering:pixelated}figcaption{text-align:center;font-size:90%}")
+    doc = (f"<!doctype html>\n<html><head><meta charset=utf-8><title>srgan eval x{results.scale}</title>"
+           f"<style>{style}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+    _write_text(path, doc)
+
+
+def write_report(results: EvalResults, out_dir: str | Path) -> dict[str, Path]:
+    """Write results.csv, results.json, report.html (+ crop PNGs) into out_dir; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": out / "results.csv", "json": out / "results.json", "html": out / "report.html"}
+    write_csv(results, paths["csv"])
+    write_json(results, paths["json"])
+    write_html(results, paths["html"])
+    return paths

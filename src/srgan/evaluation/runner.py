@@ -1,0 +1,286 @@
+"""Benchmark evaluation under the published protocol: the Python API behind `srgan eval`.
+
+The protocol is the one of the MATLAB evaluation scripts of EDSR/RCAN, which reproduces the
+published bicubic baselines (VDSR/EDSR tables) on Set5/Set14/BSD100 within 0.02 dB:
+HR mod-cropped to the scale; LR = MATLAB bicubic `imresize(hr, 1/s)` of the uint8 HR, rounded to
+uint8 (as the LR PNGs of the benchmarks are); SR rounded to uint8; scored on the Y channel of
+MATLAB's `rgb2ycbcr` of the uint8 images (BT.601, 16..235, uint8) with `scale` pixels cropped per
+border; SSIM with an 11x11 Gaussian window, sigma 1.5.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from srgan.data.imresize import imresize
+from srgan.errors import SrganError
+from srgan.metrics.niqe import NiqeModel
+from srgan.metrics.psnr_ssim import psnr_y, ssim_y, y_channel
+
+log = logging.getLogger(__name__)
+
+SCALES = (2, 4, 8)
+PROTOCOL = ("PSNR/SSIM on Y of BT.601 YCbCr (16-235, MATLAB rgb2ycbcr of uint8), crop = {scale} px, "
+            "LR = MATLAB bicubic x1/{scale} of the mod-cropped uint8 HR, SSIM 11x11 Gaussian sigma 1.5")
+IMAGE_SUFFIXES = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+CROP_SIZE = 64  # HR pixels of the report's zoomed window (a multiple of every scale)
+
+Upscaler = Callable[[torch.Tensor], torch.Tensor]  # uint8 (C, h, w) -> uint8 (C, sh, sw)
+
+
+# ---------------------------------------------------------------- images and degradation
+def load_hr(path: Path) -> torch.Tensor:
+    """uint8 (C, H, W): C = 1 for grayscale files (scored on the gray channel itself), else 3."""
+    with Image.open(path) as im:
+        im.load()
+        if im.mode in ("L", "LA", "I;16", "I", "1"):
+            im = im.convert("L") if im.mode != "I;16" else Image.fromarray((np.asarray(im) >> 8).astype(np.uint8))
+            return torch.from_numpy(np.array(im, dtype=np.uint8)).unsqueeze(0)
+        return torch.from_numpy(np.array(im.convert("RGB"), dtype=np.uint8)).permute(2, 0, 1).contiguous()
+
+
+def mod_crop(img: torch.Tensor, scale: int) -> torch.Tensor:
+    h, w = img.shape[-2:]
+    return img[..., : h - h % scale, : w - w % scale]
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """0..255 floats -> uint8, as MATLAB's imresize returns uint8 for uint8 input."""
+    return x.clamp(0, 255).round().to(torch.uint8)
+
+
+def degrade(hr: torch.Tensor, scale: int) -> torch.Tensor:
+    """The benchmark LR image: MATLAB bicubic (antialiased) downscale of the uint8 HR, in uint8."""
+    return quantize(imresize(hr.to(torch.float64), 1 / scale))
+
+
+# ---------------------------------------------------------------- upscalers
+def bicubic_upscaler(scale: int) -> Upscaler:
+    return lambda lr: quantize(imresize(lr.to(torch.float64), scale))
+
+
+def lanczos_upscaler(scale: int) -> Upscaler:
+    def run(lr: torch.Tensor) -> torch.Tensor:
+        arr = lr.permute(1, 2, 0).numpy()
+        im = Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
+        out = np.asarray(im.resize((im.width * scale, im.height * scale), Image.Resampling.LANCZOS))
+        t = torch.from_numpy(out.copy())
+        return t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1).contiguous()
+
+    return run
+
+
+def model_upscaler(name_or_path: str, scale: int) -> Upscaler:
+    """A generator run in float32 on the whole LR image; gray images go in as RGB and come back as
+    their luma (ITU-R 601 weights, like MATLAB rgb2gray), so they are scored on one gray channel."""
+    from srgan.models.weights import load_model
+
+    model = load_model(name_or_path).eval()
+    model_scale = getattr(getattr(model, "config", None), "scale", scale)
+    if model_scale != scale:
+        raise SrganError(f"model {name_or_path!r} upscales x{model_scale}, but --scale is {scale}")
+    luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+
+    def run(lr: torch.Tensor) -> torch.Tensor:
+        x = lr.unsqueeze(0).float().div(255)
+        gray = x.shape[1] == 1
+        with torch.inference_mode():
+            y = model(x.expand(-1, 3, -1, -1) if gray else x).clamp(0, 1)
+        if gray:
+            y = (y * luma).sum(dim=1, keepdim=True)
+        return quantize(y[0] * 255)
+
+    return run
+
+
+def make_upscaler(spec: str, scale: int) -> Upscaler:
+    if spec == "bicubic":
+        return bicubic_upscaler(scale)
+    if spec == "lanczos":
+        return lanczos_upscaler(scale)
+    return model_upscaler(spec, scale)
+
+
+# ---------------------------------------------------------------- results
+@dataclass
+class ImageResult:
+    dataset: str
+    model: str
+    image: str
+    psnr: float
+    ssim: float
+    seconds: float
+    niqe: float | None = None
+
+
+@dataclass
+class CropPanel:
+    """Zoomed windows of one image: label -> uint8 (C, h, w) at native resolution."""
+    dataset: str
+    image: str
+    box: tuple[int, int, int, int]  # top, left, height, width in HR pixels
+    tiles: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+@dataclass
+class EvalResults:
+    scale: int
+    models: list[str]
+    datasets: list[str]
+    images: list[ImageResult] = field(default_factory=list)
+    crops: list[CropPanel] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def protocol(self) -> str:
+        return PROTOCOL.format(scale=self.scale)
+
+    def summary(self, dataset: str, model: str) -> dict[str, float | int | None]:
+        rows = [r for r in self.images if r.dataset == dataset and r.model == model]
+        niqe = [r.niqe for r in rows if r.niqe is not None]
+        return {"psnr": float(np.mean([r.psnr for r in rows])), "ssim": float(np.mean([r.ssim for r in rows])),
+                "niqe": float(np.mean(niqe)) if niqe else None,
+                "seconds_per_image": float(np.mean([r.seconds for r in rows])), "images": len(rows)}
+
+
+# ---------------------------------------------------------------- evaluation
+def list_images(folder: Path) -> tuple[list[Path], list[str]]:
+    """Image files of a folder sorted by name, and the names of the other files (skipped)."""
+    if not folder.is_dir():
+        raise SrganError(f"dataset folder not found: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    others = [str(p) for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
+    return images, others
+
+
+def _crop_box(hr: torch.Tensor, scale: int) -> tuple[int, int, int, int]:
+    """The most detailed window (highest local variance of the HR), aligned to the LR grid."""
+    h, w = hr.shape[-2:]
+    size = min(CROP_SIZE, h - h % scale, w - w % scale)
+    g = hr.float().mean(dim=0, keepdim=True).unsqueeze(0)
+    stride = scale * max(1, size // (4 * scale))
+    mean = F.avg_pool2d(g, size, stride)
+    var = F.avg_pool2d(g * g, size, stride) - mean**2
+    idx = int(var.flatten().argmax())
+    top, left = divmod(idx, var.shape[-1])
+    return top * stride, left * stride, size, size
+
+
+def _pick_crop_indices(n_images: int, n_crops: int) -> set[int]:
+    if n_crops <= 0 or n_images == 0:
+        return set()
+    return {round(i * (n_images - 1) / max(1, n_crops - 1)) for i in range(min(n_crops, n_images))}
+
+
+def _niqe_or_none(model: NiqeModel, y: torch.Tensor, path: Path) -> float | None:
+    """NIQE needs at least two 96x96 patches; smaller images get no score rather than ending the run."""
+    try:
+        return model.score(y.numpy())
+    except SrganError as exc:
+        log.warning("%s: no NIQE (%s)", path, exc)
+        return None
+
+
+def evaluate(models: Sequence[str], datasets: Sequence[str | Path], scale: int, *,
+             niqe_model: str | Path | None = None, crops: int = 0, progress: bool | None = None) -> EvalResults:
+    """Score each model ('bicubic', 'lanczos', a preset with shipped weights, or a weights file) on
+    each dataset folder. `crops` images per dataset also get zoomed side-by-side windows."""
+    if scale not in SCALES:
+        raise SrganError(f"scale must be one of {', '.join(map(str, SCALES))}, got {scale}")
+    if not models:
+        raise SrganError("no model given")
+    if len(set(models)) != len(models):
+        raise SrganError(f"a model is given twice: {', '.join(models)}")
+    folders = [Path(d) for d in datasets]
+    if not folders:
+        raise SrganError("no dataset folder given")
+    if len({f.name for f in folders}) != len(folders):
+        raise SrganError(f"dataset folders must have distinct names (they label the tables): {', '.join(map(str, folders))}")
+    niqe_fn = NiqeModel.load(niqe_model) if niqe_model is not None else None
+    listed = [(folder, *list_images(folder)) for folder in folders]  # fail fast on a missing folder
+    upscalers = {spec: make_upscaler(spec, scale) for spec in models}
+    bicubic = upscalers.get("bicubic") or bicubic_upscaler(scale)
+    results = EvalResults(scale=scale, models=list(models), datasets=[f.name for f in folders])
+
+    for folder, paths, others in listed:
+        for other in others:
+            log.warning("%s: not an image, skipped", other)
+        results.skipped.extend(others)
+        crop_at = _pick_crop_indices(len(paths), crops)
+        scored = 0
+        bar = tqdm(paths, desc=f"{folder.name} x{scale}", unit="img", disable=None if progress is None else not progress)
+        for i, path in enumerate(bar):
+            try:
+                hr = mod_crop(load_hr(path), scale)
+            except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+                log.warning("%s: cannot be read as an image (%s), skipped", path, type(exc).__name__)
+                results.skipped.append(str(path))
+                continue
+            if min(hr.shape[-2:]) < 2 * scale + 11:
+                log.warning("%s: too small for x%d evaluation, skipped", path, scale)
+                results.skipped.append(str(path))
+                continue
+            lr = degrade(hr, scale)
+            hr_y = y_channel(hr)
+            panel = None
+            if i in crop_at:
+                box = _crop_box(hr, scale)
+                panel = CropPanel(folder.name, path.name, box)
+                t, l_, h, w = box
+                panel.tiles["LR (nearest)"] = lr[:, t // scale:(t + h) // scale, l_ // scale:(l_ + w) // scale]
+                if "bicubic" not in upscalers:
+                    panel.tiles["bicubic"] = bicubic(lr)[:, t:t + h, l_:l_ + w]
+            for spec, upscale in upscalers.items():
+                start = time.perf_counter()
+                sr = upscale(lr)
+                seconds = time.perf_counter() - start
+                if sr.shape != hr.shape:
+                    raise SrganError(f"{spec} returned {tuple(sr.shape)} for {path.name}, expected {tuple(hr.shape)}")
+                sr_y = y_channel(sr)
+                niqe = _niqe_or_none(niqe_fn, sr_y[0, 0, scale:-scale, scale:-scale], path) if niqe_fn is not None else None
+                results.images.append(ImageResult(folder.name, spec, path.name, float(psnr_y(sr_y, hr_y, scale)),
+                                                  float(ssim_y(sr_y, hr_y, scale)), seconds, niqe))
+                if panel is not None:
+                    t, l_, h, w = panel.box
+                    panel.tiles[spec] = sr[:, t:t + h, l_:l_ + w]
+            if panel is not None:
+                t, l_, h, w = panel.box
+                panel.tiles["HR"] = hr[:, t:t + h, l_:l_ + w]
+                results.crops.append(panel)
+            scored += 1
+        skipped_here = len(paths) - scored + len(others)
+        if skipped_here:
+            log.warning("%s: skipped %d of %d file(s)", folder, skipped_here, len(paths) + len(others))
+        if scored == 0:
+            raise SrganError(f"no readable images in {folder}")
+    return results
+
+
+def format_table(results: EvalResults, dataset: str) -> str:
+    """One dataset's table, headed by the protocol line."""
+    with_niqe = any(r.niqe is not None for r in results.images)
+    width = max(8, *(len(m) for m in results.models))
+    head = f"{'model':<{width}}  {'PSNR':>8}  {'SSIM':>7}" + (f"  {'NIQE':>7}" if with_niqe else "") + "  s/image"
+    lines = [f"{dataset} x{results.scale}  [{results.protocol}]", head, "-" * len(head)]
+    for model in results.models:
+        s = results.summary(dataset, model)
+        if not s["images"]:
+            continue
+        niqe = s["niqe"]
+        niqe_txt = f"  {niqe:7.4f}" if with_niqe and niqe is not None else ("  " + " " * 7 if with_niqe else "")
+        psnr = s["psnr"]
+        psnr_txt = f"{psnr:8.4f}" if math.isfinite(psnr) else f"{'inf':>8}"
+        lines.append(f"{model:<{width}}  {psnr_txt}  {s['ssim']:7.4f}{niqe_txt}  {s['seconds_per_image']:7.4f}")
+    return "\n".join(lines)
