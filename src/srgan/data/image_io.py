@@ -1,0 +1,374 @@
+"""Image files in and out without losing what the user cares about.
+
+An upscaler that drops the alpha channel, the 16-bit depth, the ICC profile or the EXIF data of a
+photo silently damages it (Real-ESRGAN #285/#291, upscayl #84), so `read_image` keeps all of it next
+to the pixels and `write_image` puts it back.
+
+Choices:
+- EXIF orientation is applied on reading (the pixels are upright); the written EXIF says orientation 1.
+- CMYK (and YCbCr/LAB/HSV) become RGB; a CMYK ICC profile is used for the conversion when littleCMS is
+  available and then replaced by sRGB, because it no longer describes the pixels.
+- Palette images (P, PA) become RGB, or RGBA when they have transparency: re-quantising a
+  super-resolved image to 256 colours would undo the upscaling.
+- Animated images (GIF, APNG, WebP with more than one frame) are refused: upscaling only the first
+  frame would silently drop the animation. Extract the frame you want first.
+- 16-bit gray PNG/TIFF (Pillow modes I;16, I;16B, I) are read and written at 16 bits. Pillow keeps
+  colour images at 8 bits per channel in memory, so 16-bit RGB(A) TIFFs go through `tifffile` (a
+  dependency of scikit-image) both ways; a 16-bit colour (or gray+alpha) PNG is read and written at
+  8 bits with a warning.
+- More pixels than `PIL.Image.MAX_IMAGE_PIXELS` (or the environment variable `SRGAN_MAX_PIXELS`)
+  is refused as a possible decompression bomb before the pixels are decoded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from srgan.errors import SrganError
+from srgan.models.weights import atomic_write
+
+log = logging.getLogger(__name__)
+
+ORIENTATION = 0x0112
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
+FORMAT_SUFFIX = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tiff": ".tif", "tif": ".tif"}
+IMAGE_SUFFIXES = frozenset(FORMATS) | {".bmp", ".gif", ".tga", ".ppm", ".pgm", ".pbm", ".jp2", ".ico"}
+
+
+@dataclass
+class LoadedImage:
+    """Pixels as a float32 tensor (C, H, W) in [0, 1], C = 1 (gray) or 3 (RGB), plus what must survive
+    the round trip. `mode` is the mode of the original file (before any conversion)."""
+
+    pixels: torch.Tensor
+    alpha: torch.Tensor | None = None  # (1, H, W) in [0, 1]
+    mode: str = "RGB"
+    bit_depth: int = 8
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+    format: str | None = None
+    path: Path | None = None
+
+    @property
+    def gray(self) -> bool:
+        return self.pixels.shape[0] == 1
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[-2])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[-1])
+
+    def replace(self, **changes: object) -> LoadedImage:
+        return dataclasses.replace(self, **changes)
+
+
+def max_pixels() -> int | None:
+    env = os.environ.get("SRGAN_MAX_PIXELS")
+    if env:
+        try:
+            return int(env)
+        except ValueError:
+            raise SrganError(f"SRGAN_MAX_PIXELS must be an integer, got {env!r}") from None
+    return Image.MAX_IMAGE_PIXELS
+
+
+def read_image(path: str | os.PathLike) -> LoadedImage:
+    """Read any still image Pillow can open; every failure is a one-line `SrganError` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SrganError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise SrganError(f"{path}: empty file (0 bytes)")
+    if ImageFile.LOAD_TRUNCATED_IMAGES:  # someone relaxed Pillow globally: we still refuse half images
+        log.debug("ImageFile.LOAD_TRUNCATED_IMAGES is set; truncated files may be read partially")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                _check_still_and_size(im, path)
+                sixteen_bit_colour = im.mode in ("RGB", "RGBA", "LA") and _raw_bits(im) == 16
+                if sixteen_bit_colour and im.format == "TIFF" and im.mode != "LA":
+                    return _read_tiff16(path, im)
+                if sixteen_bit_colour:
+                    log.warning("%s: 16-bit colour %s is read at 8 bits per channel (Pillow limitation; "
+                                "use a 16-bit TIFF to keep the depth)", path, im.format)
+                im.load()
+                loaded = from_pil(im)
+                return loaded.replace(format=im.format, path=path)
+    except SrganError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise SrganError(f"{path}: refused as a possible decompression bomb ({exc})".replace("\n", " ")) from None
+    except UnidentifiedImageError:
+        raise SrganError(f"{path}: not an image file that can be read") from None
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+        raise SrganError(f"{path}: corrupt or truncated image ({_one_line(exc)})") from None
+
+
+def from_pil(im: Image.Image) -> LoadedImage:
+    """A PIL image (any mode) as a `LoadedImage`, upright by its EXIF orientation."""
+    mode = im.mode
+    icc = im.info.get("icc_profile") or None
+    exif = _exif_of(im)
+    had_orientation = ORIENTATION in exif
+    if had_orientation and exif[ORIENTATION] != 1:
+        im = ImageOps.exif_transpose(im)
+    exif_bytes = None
+    if len(exif):
+        if had_orientation:
+            exif[ORIENTATION] = 1  # the pixels are upright now
+        exif_bytes = exif.tobytes()
+    if mode == "CMYK":
+        im, icc = _cmyk_to_rgb(im, icc)
+    array, bit_depth = _to_array(im)
+    alpha = None
+    if array.shape[2] in (2, 4):
+        array, alpha = array[..., :-1], array[..., -1:]
+    return LoadedImage(pixels=_chw(array, bit_depth), alpha=None if alpha is None else _chw(alpha, bit_depth),
+                       mode=mode, bit_depth=bit_depth, icc_profile=icc, exif=exif_bytes,
+                       format=getattr(im, "format", None))
+
+
+def to_pil(image: LoadedImage) -> Image.Image:
+    """The PIL image for `image` (8-bit except 16-bit gray without alpha, which is I;16)."""
+    gray, depth = image.gray, image.bit_depth
+    if depth == 16 and gray and image.alpha is None:
+        data = quantize(image.pixels, 16)[..., 0].astype("<u2", copy=False)
+        return Image.frombytes("I;16", (image.width, image.height), data.tobytes())
+    if depth == 16:
+        log.info("16-bit %s is kept at 8 bits per channel in a PIL image", "gray+alpha" if gray else "colour")
+    data = quantize(image.pixels, 8, image.alpha)
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[data.shape[2]]
+    return Image.fromarray(data if data.shape[2] > 1 else data[..., 0], mode)
+
+
+def quantize(pixels: torch.Tensor, bit_depth: int, alpha: torch.Tensor | None = None) -> np.ndarray:
+    """(C, H, W) floats (and optional alpha) -> HxWxC uint8/uint16, clipped and rounded a band of rows at
+    a time so that a huge output needs no full-size float temporaries."""
+    top = 65535.0 if bit_depth == 16 else 255.0
+    channels = pixels.shape[0] + (0 if alpha is None else 1)
+    height, width = pixels.shape[-2:]
+    out = np.empty((height, width, channels), np.uint16 if bit_depth == 16 else np.uint8)
+    band = max(1, (1 << 22) // max(1, width * channels))
+    for y in range(0, height, band):
+        rows = pixels[:, y:y + band] if alpha is None else torch.cat([pixels[:, y:y + band], alpha[:, y:y + band]])
+        values = rows.detach().float().clamp(0, 1).mul_(top).round_()
+        out[y:y + band] = values.permute(1, 2, 0).cpu().numpy()
+    return out
+
+
+def output_format(path: str | os.PathLike, fmt: str | None = None) -> str:
+    """The Pillow format name for `fmt` (png, jpg, webp, tiff) or else for the suffix of `path`."""
+    if fmt:
+        key = FORMAT_SUFFIX.get(fmt.lower().lstrip("."))
+        if key is None:
+            raise SrganError(f"unknown output format {fmt!r} (choose png, jpg, webp or tiff)")
+        return FORMATS[key]
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise SrganError(f"{path}: cannot tell the output format from the suffix {suffix or '(none)'!r}; "
+                         "use .png, .jpg, .webp or .tiff")
+    return FORMATS[suffix]
+
+
+def write_image(path: str | os.PathLike, image: LoadedImage, *, format: str | None = None,
+                quality: int | None = None, strip_metadata: bool = False) -> Path:
+    """Write `image` atomically (a crash leaves no partial file), keeping alpha, bit depth (where the
+    format has it), ICC profile and EXIF unless `strip_metadata`. `quality` (1-100) is for JPEG/WebP;
+    WebP at 100 is lossless."""
+    fmt = output_format(path, format)
+    icc = None if strip_metadata else image.icc_profile
+    exif = None if strip_metadata else image.exif
+    if image.alpha is not None and fmt == "JPEG":
+        raise SrganError(f"{path}: JPEG cannot store the alpha channel; write png, webp or tiff instead")
+    if quality is not None and not 1 <= quality <= 100:
+        raise SrganError(f"quality must be between 1 and 100, got {quality}")
+    if fmt == "TIFF" and image.bit_depth == 16 and not (image.gray and image.alpha is None):
+        return atomic_write(path, lambda tmp: (_write_tiff16(tmp, image, icc), _publish(tmp)))
+    if image.bit_depth == 16 and fmt in ("JPEG", "WEBP"):
+        log.info("%s: %s stores 8 bits per channel", path, fmt)
+        image = image.replace(bit_depth=8)
+    elif image.bit_depth == 16 and not (image.gray and image.alpha is None):
+        log.warning("%s: 16-bit colour or gray+alpha is written at 8 bits per channel in PNG (Pillow "
+                    "limitation); use --format tiff to keep 16 bits", path)
+        image = image.replace(bit_depth=8)
+    im = to_pil(image)
+    if fmt == "WEBP" and im.mode in ("L", "LA"):  # WebP has no gray modes
+        im = im.convert("RGBA" if im.mode == "LA" else "RGB")
+    options: dict[str, object] = {}
+    if icc:
+        options["icc_profile"] = icc
+    if exif:
+        options["exif"] = exif
+    if fmt == "JPEG":
+        options.update(quality=quality or 95, subsampling=0 if (quality or 95) >= 90 else 2)
+    elif fmt == "WEBP":
+        options.update(quality=quality or 95, lossless=quality == 100)
+    elif fmt == "PNG":
+        options.update(compress_level=6)
+    elif fmt == "TIFF":
+        options.update(compression="tiff_deflate")
+    return atomic_write(path, lambda tmp: (im.save(tmp, format=fmt, **options), _publish(tmp)))
+
+
+# ---------------------------------------------------------------- helpers
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+# descriptive tags of a TIFF's first IFD worth carrying over; the rest (strip offsets, sizes, ...)
+# describe the TIFF container itself and would be wrong in any other file
+_TIFF_EXIF_TAGS = (ORIENTATION, 270, 271, 272, 305, 306, 315, 33432)
+_SUB_IFDS = (0x8769, 0x8825)  # Exif and GPS
+
+
+def _exif_of(im: Image.Image) -> Image.Exif:
+    exif = im.getexif()
+    if im.format != "TIFF":
+        return exif
+    kept = Image.Exif()
+    for tag in _TIFF_EXIF_TAGS:
+        if tag in exif:
+            kept[tag] = exif[tag]
+    for tag in _SUB_IFDS:
+        if tag in exif:
+            ifd = exif.get_ifd(tag)
+            if ifd:
+                kept[tag] = dict(ifd)
+    return kept
+
+
+def _publish(tmp: str) -> None:
+    """mkstemp creates 0600 files; give the output the permissions of a normally created file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+
+
+def _check_still_and_size(im: Image.Image, path: Path) -> None:
+    frames = getattr(im, "n_frames", 1)
+    if getattr(im, "is_animated", False) and frames > 1:
+        raise SrganError(f"{path}: animated or multi-page image with {frames} frames is not supported; "
+                         "extract the frame to upscale first")
+    limit = max_pixels()
+    if limit is not None and im.width * im.height > limit:
+        raise SrganError(f"{path}: {im.width}x{im.height} has more than {limit:,d} pixels, refused as a possible "
+                         "decompression bomb (raise SRGAN_MAX_PIXELS if you trust the file)")
+
+
+def _raw_bits(im: Image.Image) -> int:
+    """Bits per channel in the file, from the decoder's raw mode (e.g. 'RGB;16B') or TIFF tag 258."""
+    tag = getattr(im, "tag_v2", None)
+    if tag is not None and 258 in tag:
+        bits = tag[258]
+        return int(bits[0] if isinstance(bits, tuple) else bits)
+    for tile in getattr(im, "tile", None) or []:
+        raw = tile[3] if len(tile) > 3 else None
+        raw = raw[0] if isinstance(raw, tuple) else raw
+        if isinstance(raw, str) and ";16" in raw:
+            return 16
+    return 8
+
+
+def _read_tiff16(path: Path, im: Image.Image) -> LoadedImage:
+    import tifffile
+
+    icc = im.info.get("icc_profile") or None
+    exif = _exif_of(im)
+    orientation = int(exif.get(ORIENTATION, 1))
+    if ORIENTATION in exif:
+        exif[ORIENTATION] = 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        array = tifffile.imread(path, key=0)
+    if array.dtype != np.uint16 or array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise SrganError(f"{path}: unsupported 16-bit TIFF layout {array.shape} {array.dtype}")
+    array = _orient(array, orientation).astype(np.float32) / 65535.0
+    alpha = array[..., 3:] if array.shape[2] == 4 else None
+    return LoadedImage(pixels=_chw(array[..., :3], 1), alpha=None if alpha is None else _chw(alpha, 1),
+                       mode=im.mode + ";16", bit_depth=16, icc_profile=icc,
+                       exif=exif.tobytes() if len(exif) else None, format="TIFF", path=path)
+
+
+def _write_tiff16(tmp: str, image: LoadedImage, icc: bytes | None) -> None:
+    import tifffile
+
+    pixels = image.pixels.expand(3, -1, -1) if image.gray else image.pixels  # gray+alpha: stored as RGBA
+    data = quantize(pixels, 16, image.alpha)
+    extratags = [(34675, "B", len(icc), icc, True)] if icc else []
+    tifffile.imwrite(tmp, data, photometric="rgb", compression="zlib", extrasamples=["unassalpha"]
+                     if image.alpha is not None else None, extratags=extratags)
+
+
+def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
+    """EXIF orientation as numpy ops (same transforms as PIL.ImageOps.exif_transpose)."""
+    ops = {
+        2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+        5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
+        7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1], 8: lambda a: np.rot90(a, 1),
+    }
+    return np.ascontiguousarray(ops[orientation](array)) if orientation in ops else array
+
+
+def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | None]:
+    if icc:
+        try:
+            import io
+
+            from PIL import ImageCms
+
+            srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            return ImageCms.profileToProfile(im, src, srgb, outputMode="RGB"), srgb.tobytes()
+        except (OSError, ValueError, TypeError, ImageCms.PyCMSError) as exc:  # broken profile: plain formula
+            log.warning("CMYK profile could not be applied (%s); converting without it", _one_line(exc))
+    return im.convert("RGB"), None
+
+
+def _to_array(im: Image.Image) -> tuple[np.ndarray, int]:
+    """HxWxC array (uint8 or uint16) of `im` in L, LA, RGB or RGBA, and its bit depth."""
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        data = np.asarray(im)
+        if mode == "I" and (data.min() < 0 or data.max() > 65535):
+            raise SrganError(f"32-bit integer image with values outside 0..65535 ({data.min()}..{data.max()})")
+        return data.astype(np.uint16)[..., None], 16
+    if mode == "F":
+        raise SrganError("32-bit float images are not supported; save them as 16-bit PNG or TIFF")
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in im.info
+        im = im.convert("RGBA" if has_alpha else "RGB")
+    elif mode == "1":
+        im = im.convert("L")
+    elif mode == "La":
+        im = im.convert("LA")
+    elif mode == "RGBa":
+        im = im.convert("RGBA")
+    elif mode == "L" and "transparency" in im.info:
+        im = im.convert("LA")
+    elif mode == "RGB" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    elif mode not in ("L", "LA", "RGB", "RGBA"):
+        im = im.convert("RGB")
+    data = np.asarray(im)
+    return (data[..., None] if data.ndim == 2 else data), 8
+
+
+def _chw(array: np.ndarray, bit_depth: int) -> torch.Tensor:
+    scale = {8: 255.0, 16: 65535.0, 1: 1.0}[bit_depth]
+    data = np.ascontiguousarray(array.transpose(2, 0, 1), dtype=np.float32)
+    if scale != 1.0:
+        data /= scale
+    return torch.from_numpy(data)
