@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import zlib
 
 import numpy as np
+import png
 import pytest
 import torch
 from PIL import Image, ImageCms, ImageOps
@@ -60,6 +62,89 @@ def test_16_bit_rgb_tiff_keeps_16_bits(tmp_path):
     assert image.bit_depth == 16 and image.pixels.shape == (3, 12, 17)
     write_image(tmp_path / "out.tif", image)
     assert np.array_equal(tifffile.imread(tmp_path / "out.tif"), data)
+
+
+def _png16(path, array: np.ndarray, *, icc: bytes | None = None, exif: bytes | None = None,
+           transparent: tuple | None = None) -> None:
+    """A 16-bit PNG written by pypng, with iCCP/eXIf chunks added by hand (independent of image_io)."""
+    height, width, planes = array.shape
+    encoded = io.BytesIO()
+    png.Writer(width, height, greyscale=planes <= 2, alpha=planes in (2, 4), bitdepth=16,
+               transparent=transparent).write(encoded, array.reshape(height, -1))
+    chunks = list(png.Reader(bytes=encoded.getvalue()).chunks())
+    extra = ([(b"iCCP", b"sRGB\0\0" + zlib.compress(icc))] if icc else []) + ([(b"eXIf", exif)] if exif else [])
+    with open(path, "wb") as f:
+        png.write_chunks(f, chunks[:1] + extra + chunks[1:])
+
+
+def _values16(planes: int) -> np.ndarray:
+    """Values 257*k + 1: every one has a low byte that an 8-bit path would lose."""
+    return (RNG.integers(0, 255, (12, 17, planes)) * 257 + 1).astype(np.uint16)
+
+
+@pytest.mark.parametrize("planes, mode", [(3, "RGB"), (4, "RGBA"), (2, "LA")])
+def test_16_bit_colour_png_round_trips_losslessly_with_its_profile(tmp_path, planes, mode):
+    data = _values16(planes)
+    _png16(tmp_path / "in.png", data, icc=SRGB_ICC)
+    image = read_image(tmp_path / "in.png")
+    colour = 1 if planes <= 2 else 3
+    assert image.bit_depth == 16 and image.mode == mode + ";16" and image.icc_profile == SRGB_ICC
+    assert image.pixels.shape == (colour, 12, 17) and (image.alpha is not None) == (planes in (2, 4))
+    stacked = image.pixels if image.alpha is None else torch.cat([image.pixels, image.alpha])
+    assert np.array_equal(np.round(stacked.numpy().transpose(1, 2, 0) * 65535).astype(np.uint16), data)
+
+    write_image(tmp_path / "out.png", image)
+    width, height, rows, info = png.Reader(filename=str(tmp_path / "out.png")).read()
+    assert (width, height, info["bitdepth"], info["planes"]) == (17, 12, 16, planes)
+    assert np.array_equal(np.array([list(r) for r in rows], np.uint16).reshape(data.shape), data)
+    with Image.open(tmp_path / "out.png") as out:  # Pillow parses the profile we wrote
+        assert out.info.get("icc_profile") == SRGB_ICC
+    write_image(tmp_path / "bare.png", image, strip_metadata=True)
+    with Image.open(tmp_path / "bare.png") as bare:
+        assert not bare.info.get("icc_profile")
+
+
+def test_16_bit_png_exif_orientation_is_applied_and_reset(tmp_path):
+    data = _values16(3)  # 17 wide, 12 high
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "TestCam"
+    _png16(tmp_path / "in.png", data, exif=exif.tobytes()[6:])  # eXIf holds the TIFF data without "Exif\0\0"
+    image = read_image(tmp_path / "in.png")
+    upright = np.rot90(data, -1)
+    assert np.array_equal(np.round(image.pixels.numpy().transpose(1, 2, 0) * 65535).astype(np.uint16), upright)
+    write_image(tmp_path / "out.png", image)
+    with Image.open(tmp_path / "out.png") as out:
+        assert out.size == (12, 17)
+        assert out.getexif()[0x0112] == 1 and out.getexif()[0x010F] == "TestCam"
+
+
+def test_16_bit_rgb_png_colour_key_becomes_alpha(tmp_path):
+    data = _values16(3)
+    key = tuple(int(v) for v in data[0, 0])
+    _png16(tmp_path / "key.png", data, transparent=key)
+    image = read_image(tmp_path / "key.png")
+    expected = np.where(np.all(data == key, axis=2), 0.0, 1.0)
+    assert image.alpha is not None and np.array_equal(image.alpha[0].numpy(), expected)
+
+
+def test_truncated_16_bit_png_is_a_one_line_error(tmp_path):
+    _png16(tmp_path / "full.png", _values16(4))
+    content = (tmp_path / "full.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(content[: len(content) - 40])
+    with pytest.raises(SrganError, match="cut.png: corrupt or truncated"):
+        read_image(tmp_path / "cut.png")
+
+
+def test_failed_16_bit_png_write_leaves_no_file(tmp_path, monkeypatch):
+    def broken(out, chunks):
+        out.write(b"\x89PNG partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(png, "write_chunks", broken)
+    with pytest.raises(OSError):
+        write_image(tmp_path / "x.png", LoadedImage(pixels=torch.rand(3, 4, 4), bit_depth=16))
+    assert not list(tmp_path.iterdir())
 
 
 def test_cmyk_jpeg_is_converted_to_rgb(tmp_path):

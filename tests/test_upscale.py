@@ -196,6 +196,26 @@ def test_every_mode_round_trips_through_the_cli(tmp_path, capsys, weights, kind,
         assert tifffile.imread(tmp_path / out_name).dtype == np.uint16
 
 
+@pytest.mark.parametrize("planes", [3, 4], ids=["rgb16", "rgba16"])
+def test_16_bit_colour_png_stays_16_bit_through_the_cli(tmp_path, capsys, weights, planes):
+    import png
+
+    from srgan.data.image_io import write_image
+
+    data = torch.from_numpy((RNG.integers(0, 255, (planes, 10, 12)) * 257 + 1) / 65535).float()
+    source = LoadedImage(pixels=data[:3], alpha=data[3:] if planes == 4 else None, bit_depth=16,
+                         icc_profile=SRGB_ICC)
+    write_image(tmp_path / "deep.png", source)
+    code, out, err = _cli(capsys, str(tmp_path / "deep.png"), "--model", weights)
+    assert code == 0 and "upscaled 1 image(s)" in out, err
+    width, height, rows, info = png.Reader(filename=str(tmp_path / "deep_x4.png")).read()
+    assert (width, height, info["bitdepth"], info["planes"]) == (48, 40, 16, planes)
+    values = np.array([list(row) for row in rows])
+    assert np.any(values % 257 != 0)  # not 8-bit values widened to 16 bits
+    with Image.open(tmp_path / "deep_x4.png") as result:
+        assert result.info.get("icc_profile") == SRGB_ICC
+
+
 def test_exif_rotation_and_icc_survive_the_cli(tmp_path, capsys, weights):
     exif = Image.Exif()
     exif[0x0112] = 6

@@ -12,10 +12,11 @@ Choices:
   super-resolved image to 256 colours would undo the upscaling.
 - Animated images (GIF, APNG, WebP with more than one frame) are refused: upscaling only the first
   frame would silently drop the animation. Extract the frame you want first.
-- 16-bit gray PNG/TIFF (Pillow modes I;16, I;16B, I) are read and written at 16 bits. Pillow keeps
-  colour images at 8 bits per channel in memory, so 16-bit RGB(A) TIFFs go through `tifffile` (a
-  dependency of scikit-image) both ways; a 16-bit colour (or gray+alpha) PNG is read and written at
-  8 bits with a warning.
+- 16-bit PNG and TIFF keep 16 bits per channel. Pillow handles 16-bit gray (modes I;16, I;16B, I)
+  but keeps colour and gray+alpha at 8 bits in memory, so those pixels go through `pypng` (PNG) and
+  `tifffile` (TIFF, a dependency of scikit-image) both ways, while Pillow still reads their ICC
+  profile and EXIF. Stored 16-bit values are taken as they are: gAMA is not applied (as for 8-bit
+  files) and sBIT is ignored, since the PNG spec stores samples scaled to the full 16-bit range.
 - More pixels than `PIL.Image.MAX_IMAGE_PIXELS` (or the environment variable `SRGAN_MAX_PIXELS`)
   is refused as a possible decompression bomb before the pixels are decoded.
 """
@@ -23,9 +24,11 @@ Choices:
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import os
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,12 +101,11 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 _check_still_and_size(im, path)
-                sixteen_bit_colour = im.mode in ("RGB", "RGBA", "LA") and _raw_bits(im) == 16
-                if sixteen_bit_colour and im.format == "TIFF" and im.mode != "LA":
-                    return _read_tiff16(path, im)
-                if sixteen_bit_colour:
+                if im.mode in ("RGB", "RGBA", "LA") and _raw_bits(im) == 16:
+                    if im.format in ("PNG", "TIFF"):
+                        return _read_16bit(path, im)
                     log.warning("%s: 16-bit colour %s is read at 8 bits per channel (Pillow limitation; "
-                                "use a 16-bit TIFF to keep the depth)", path, im.format)
+                                "use a 16-bit PNG or TIFF to keep the depth)", path, im.format)
                 im.load()
                 loaded = from_pil(im)
                 return loaded.replace(format=im.format, path=path)
@@ -195,15 +197,18 @@ def write_image(path: str | os.PathLike, image: LoadedImage, *, format: str | No
         raise SrganError(f"{path}: JPEG cannot store the alpha channel; write png, webp or tiff instead")
     if quality is not None and not 1 <= quality <= 100:
         raise SrganError(f"quality must be between 1 and 100, got {quality}")
-    if fmt == "TIFF" and image.bit_depth == 16 and not (image.gray and image.alpha is None):
-        return atomic_write(path, lambda tmp: (_write_tiff16(tmp, image, icc), _publish(tmp)))
     if image.bit_depth == 16 and fmt in ("JPEG", "WEBP"):
         log.info("%s: %s stores 8 bits per channel", path, fmt)
         image = image.replace(bit_depth=8)
-    elif image.bit_depth == 16 and not (image.gray and image.alpha is None):
-        log.warning("%s: 16-bit colour or gray+alpha is written at 8 bits per channel in PNG (Pillow "
-                    "limitation); use --format tiff to keep 16 bits", path)
-        image = image.replace(bit_depth=8)
+    elif image.bit_depth == 16 and not (image.gray and image.alpha is None):  # beyond Pillow: PNG or TIFF
+        def write16(tmp: str) -> None:
+            if fmt == "PNG":
+                _write_png16(tmp, image, icc, exif)
+            else:
+                _write_tiff16(tmp, image, icc)
+            _publish(tmp)
+
+        return atomic_write(path, write16)
     im = to_pil(image)
     if fmt == "WEBP" and im.mode in ("L", "LA"):  # WebP has no gray modes
         im = im.convert("RGBA" if im.mode == "LA" else "RGB")
@@ -282,24 +287,73 @@ def _raw_bits(im: Image.Image) -> int:
     return 8
 
 
-def _read_tiff16(path: Path, im: Image.Image) -> LoadedImage:
-    import tifffile
-
+def _read_16bit(path: Path, im: Image.Image) -> LoadedImage:
+    """16-bit colour or gray+alpha PNG/TIFF: pixels from pypng/tifffile (Pillow would cut them to 8 bits),
+    ICC profile and EXIF from Pillow."""
     icc = im.info.get("icc_profile") or None
     exif = _exif_of(im)
     orientation = int(exif.get(ORIENTATION, 1))
     if ORIENTATION in exif:
         exif[ORIENTATION] = 1
+    array = _orient(_read_png16(path) if im.format == "PNG" else _read_tiff16(path), orientation)
+    colour = 1 if array.shape[2] <= 2 else 3
+    alpha = _chw(array[..., colour:], 16) if array.shape[2] in (2, 4) else None
+    mode = ("LA" if array.shape[2] == 2 else im.mode) + ";16"  # Pillow calls 16-bit gray+alpha PNG RGBA
+    return LoadedImage(pixels=_chw(array[..., :colour], 16), alpha=alpha, mode=mode, bit_depth=16,
+                       icc_profile=icc, exif=exif.tobytes() if len(exif) else None, format=im.format, path=path)
+
+
+def _read_tiff16(path: Path) -> np.ndarray:
+    import tifffile
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         array = tifffile.imread(path, key=0)
     if array.dtype != np.uint16 or array.ndim != 3 or array.shape[2] not in (3, 4):
         raise SrganError(f"{path}: unsupported 16-bit TIFF layout {array.shape} {array.dtype}")
-    array = _orient(array, orientation).astype(np.float32) / 65535.0
-    alpha = array[..., 3:] if array.shape[2] == 4 else None
-    return LoadedImage(pixels=_chw(array[..., :3], 1), alpha=None if alpha is None else _chw(alpha, 1),
-                       mode=im.mode + ";16", bit_depth=16, icc_profile=icc,
-                       exif=exif.tobytes() if len(exif) else None, format="TIFF", path=path)
+    return array
+
+
+def _read_png16(path: Path) -> np.ndarray:
+    """HxWxC uint16; a tRNS colour key (16-bit RGB only) becomes an alpha channel, as Pillow does at 8 bits."""
+    import png
+
+    try:
+        with open(path, "rb") as file:
+            width, height, rows, info = png.Reader(file=file).read()
+            array = np.empty((height, width * info["planes"]), np.uint16)
+            done = 0
+            for done, row in enumerate(rows, 1):
+                array[done - 1] = row
+    except (png.Error, zlib.error) as exc:
+        raise SrganError(f"{path}: corrupt or truncated image ({_one_line(exc)})") from None
+    if done != height:
+        raise SrganError(f"{path}: corrupt or truncated image ({done} of {height} rows)")
+    array = array.reshape(height, width, info["planes"])
+    if "transparent" in info and not info["alpha"]:
+        opaque = np.any(array != np.array(info["transparent"], np.uint16), axis=2, keepdims=True)
+        array = np.concatenate([array, opaque.astype(np.uint16) * 65535], axis=2)
+    return array
+
+
+def _write_png16(tmp: str, image: LoadedImage, icc: bytes | None, exif: bytes | None) -> None:
+    """pypng encodes the 16-bit rows; its Writer has no iCCP or eXIf, so those chunks are put in after IHDR."""
+    import png
+
+    data = quantize(image.pixels, 16, image.alpha)
+    height, width, _ = data.shape
+    writer = png.Writer(width, height, greyscale=image.gray, alpha=image.alpha is not None, bitdepth=16,
+                        compression=6)
+    encoded = io.BytesIO()
+    writer.write_packed(encoded, (row.astype(">u2").tobytes() for row in data.reshape(height, -1)))
+    extra = []
+    if icc:
+        extra.append((b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc)))
+    if exif:
+        extra.append((b"eXIf", exif.removeprefix(b"Exif\0\0")))
+    chunks = list(png.Reader(bytes=encoded.getvalue()).chunks())
+    with open(tmp, "wb") as file:
+        png.write_chunks(file, chunks[:1] + extra + chunks[1:])
 
 
 def _write_tiff16(tmp: str, image: LoadedImage, icc: bytes | None) -> None:
@@ -367,8 +421,6 @@ def _to_array(im: Image.Image) -> tuple[np.ndarray, int]:
 
 
 def _chw(array: np.ndarray, bit_depth: int) -> torch.Tensor:
-    scale = {8: 255.0, 16: 65535.0, 1: 1.0}[bit_depth]
     data = np.ascontiguousarray(array.transpose(2, 0, 1), dtype=np.float32)
-    if scale != 1.0:
-        data /= scale
+    data /= 65535.0 if bit_depth == 16 else 255.0
     return torch.from_numpy(data)
