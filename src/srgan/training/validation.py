@@ -1,0 +1,51 @@
+"""Scoring the generator during training with the evaluation protocol of `srgan eval` (its loading,
+mod-crop and MATLAB-bicubic degradation): SR rounded to uint8, PSNR/SSIM on Y with `scale` border
+pixels cropped (srgan.metrics.psnr_ssim)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from srgan.data.folders import list_images
+from srgan.evaluation.runner import degrade, load_hr, mod_crop
+from srgan.metrics.psnr_ssim import psnr_y, ssim_y, to_uint8
+
+
+class Validator:
+    def __init__(self, folder: str | Path, scale: int, max_images: int = 0) -> None:
+        self.scale = scale
+        self.items: list[tuple[str, torch.Tensor, torch.Tensor]] = []
+        paths = list_images(folder)
+        for path in paths[:max_images] if max_images else paths:
+            hr = mod_crop(load_hr(path), scale)  # the `srgan eval` protocol, image for image
+            hr = hr.expand(3, -1, -1).contiguous()  # a grayscale file is scored as a gray RGB image
+            self.items.append((path.stem, degrade(hr, scale), hr))
+
+    @torch.no_grad()
+    def run(self, upscale: Callable[[torch.Tensor], torch.Tensor], device: torch.device
+            ) -> tuple[list[tuple[str, float, float]], list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]:
+        """Rows (name, PSNR-Y, SSIM-Y) and (LR, SR, HR) uint8 triples for image grids."""
+        rows, samples = [], []
+        for name, lr, hr in self.items:
+            x = (lr.float() / 255.0).unsqueeze(0).to(device)
+            sr = to_uint8(upscale(x).float().cpu()[0])
+            rows.append((name, float(psnr_y(sr, hr, self.scale)), float(ssim_y(sr, hr, self.scale))))
+            samples.append((lr, sr, hr))
+        return rows, samples
+
+
+def sample_grid(samples: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], scale: int, limit: int = 3,
+                size: int = 192) -> torch.Tensor:
+    """Rows of [nearest-upscaled LR | SR | HR] centre crops, float (3, H, W) for TensorBoard."""
+    rows = []
+    for lr, sr, hr in samples[:limit]:
+        up = lr.repeat_interleave(scale, -2).repeat_interleave(scale, -1)
+        h, w = hr.shape[-2:]
+        s = min(size, h, w)
+        top, left = (h - s) // 2, (w - s) // 2
+        rows.append(torch.cat([t[:, top:top + s, left:left + s] for t in (up, sr, hr)], dim=-1))
+    width = min(r.shape[-1] for r in rows)
+    return torch.cat([r[..., :width] for r in rows], dim=-2).float() / 255.0

@@ -1,0 +1,69 @@
+"""Training configs: every shipped YAML loads, overrides apply, mistakes give one line naming the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from srgan.errors import SrganError
+from srgan.training.config import data_scale, generator_config, load_config
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+EXPECTED = {"srresnet_x4", "srgan_x4", "fpt_x4", "ssim_x4", "ssim_x2", "mit_x4", "fftgan_x4", "rgan_x4",
+            "uos_x4", "keras_x4", "tiny"}
+
+
+def test_every_published_variant_has_a_config():
+    assert EXPECTED <= {p.stem for p in CONFIGS}
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_config_loads_and_is_consistent(path):
+    config = load_config(path)
+    assert config.name == path.stem
+    assert config.data.hr_crop % data_scale(config) == 0
+    if config.gan:
+        assert config.losses.adversarial.weight > 0
+
+
+def test_overrides_reach_nested_keys_with_yaml_types():
+    config = load_config(None, ["train.iterations=7", "optim.lr_g=1e-3", "data.folders=[a, b]",
+                                "losses.perceptual.layers={relu2_2: 0.5}", "model.generator.blocks=2",
+                                "train.precision=bf16"])
+    assert config.train.iterations == 7 and config.optim.lr_g == 1e-3
+    assert config.data.folders == ["a", "b"] and config.losses.perceptual.layers == {"relu2_2": 0.5}
+    assert generator_config(config).blocks == 2 and config.train.precision == "bf16"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.iteratons=5", "unknown config key 'train.iteratons'"),
+    ("trian.iterations=5", "unknown config key 'trian'"),
+    ("train.iterations=lots", "train.iterations: expected int, got 'lots'"),
+    ("train.ema=yes", "train.ema: expected float"),
+    ("discriminator.kind=unet", "discriminator.kind: expected one of none, vgg, fft, both"),
+    ("model.generator.blok=2", "unknown config key 'model.generator.blok'"),
+    ("model.preset=srresnet_x3", "model.preset: unknown preset"),
+    ("data.hr_crop=98", "data.hr_crop: must be a positive multiple of the scale 4"),
+    ("train.ema=1.5", "train.ema"),
+])
+def test_bad_config_names_the_key(override, message):
+    with pytest.raises(SrganError) as info:
+        load_config(None, [override])
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_rgan_trains_an_x2_network_on_x4_data():
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "rgan_x4.yaml")
+    assert generator_config(config).scale == 2 and data_scale(config) == 4
+
+
+def test_cli_prints_one_line_and_exits_2_for_a_bad_key(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("train:\n  iterations: 3\n  sped: 2\n")
+    result = subprocess.run([sys.executable, "-m", "srgan", "train", "-c", str(cfg)], check=False, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "train.sped" in result.stderr

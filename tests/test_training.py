@@ -1,0 +1,269 @@
+"""The trainer end to end on tiny networks: every config runs, resume after SIGKILL is bit-identical,
+2-process DDP works, and NaN / missing data / bad keys stop with one clear line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import srgan
+from srgan.cli import main
+from srgan.models.weights import read_metadata
+from srgan.training.checkpoint import list_checkpoints, load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+
+# shrink any config to seconds on a CPU: one 8-wide block, 32 px crops, batch 2, small discriminator
+SMALL = ["model.init=null", "model.generator.blocks=1", "model.generator.width=8", "data.hr_crop=32",
+         "data.batch_size=2", "train.iterations=3", "train.log_every=1", "train.threads=1", "validation.folder=null",
+         "recursive.stage1_iterations=1"]
+
+
+def _small(shared: Path, vgg_weights: Path, extra: list[str] = ()) -> list[str]:
+    return [*SMALL, f"data.folders={shared / 'datasets' / 'T91'}",
+            f"losses.perceptual.weights_path={vgg_weights}", *extra]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT / "src"))
+    env.pop("WORLD_SIZE", None)
+    return env
+
+
+def _dsmall(path: Path) -> list[str]:
+    """Small discriminator options for the config's discriminator kind."""
+    import yaml
+
+    kind = (yaml.safe_load(path.read_text()).get("discriminator") or {}).get("kind", "none")
+    vgg = ["discriminator.options.width=8", "discriminator.options.dense=16"]
+    fft = ["discriminator.options.grid=8", "discriminator.options.hidden=16"]
+    if kind == "vgg":
+        return vgg
+    if kind == "fft":
+        return fft
+    if kind == "both":
+        return [o.replace("options.", "options.vgg.", 1) for o in vgg] + \
+               [o.replace("options.", "options.fft.", 1) for o in fft]
+    return []
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_every_config_trains_a_few_iterations(path, shared, vgg_weights, tmp_path, capsys):
+    import yaml
+
+    raw = yaml.safe_load(path.read_text())
+    layers = (raw.get("losses") or {}).get("perceptual", {}).get("layers", {})
+    extra = _dsmall(path)
+    if "relu5_4" in layers:  # the shared partial VGG19 stops at relu3_4 (see configs/srgan_x4.yaml)
+        extra.append("losses.perceptual.layers={relu3_4: 1.0}")
+    assert main(["train", "-c", str(path), *_small(shared, vgg_weights, extra), "--out", str(tmp_path)]) == 0
+    exported = tmp_path / "generator.safetensors"
+    model = srgan.load_model(exported)
+    meta = read_metadata(exported)
+    assert meta["iterations"] == 3 and meta["preset"] == raw["model"]["preset"]
+    x = torch.rand(1, 3, 8, 8)
+    assert model(x).shape[-1] == 8 * model.scale
+    if path.stem == "rgan_x4":
+        assert (tmp_path / "stage1.safetensors").is_file() and meta["recursive"]["chain_scale"] == 4
+
+
+def test_relu5_4_with_the_partial_vgg_file_is_one_clear_error(shared, vgg_weights, tmp_path, capsys):
+    args = _small(shared, vgg_weights, ["discriminator.options.width=8", "discriminator.options.dense=16"])
+    assert main(["train", "-c", str(ROOT / "configs" / "srgan_x4.yaml"), *args, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "relu3_4" in err and "relu5_4" in err
+
+
+def test_gan_phase_starts_from_the_phase1_export_and_records_validation(shared, vgg_weights, tmp_path):
+    phase1 = tmp_path / "phase1"
+    assert main(["train", "-c", str(ROOT / "configs" / "srresnet_x4.yaml"), *_small(shared, vgg_weights),
+                 "train.iterations=2", f"validation.folder={shared / 'datasets' / 'Set5'}",
+                 "validation.max_images=1", "--out", str(phase1)]) == 0
+    meta = read_metadata(phase1 / "generator.safetensors")
+    assert meta["val_psnr_y"] > 0 and meta["iterations"] == 2
+    phase2 = tmp_path / "phase2"
+    args = _small(shared, vgg_weights, ["discriminator.options.width=8", "discriminator.options.dense=16",
+                                        "losses.perceptual.layers={relu3_4: 1.0}", "train.iterations=1",
+                                        "optim.lr_g=1e-12", "train.ema=0.5"])
+    args[0] = f"model.init={phase1 / 'generator.safetensors'}"
+    assert main(["train", "-c", str(ROOT / "configs" / "srgan_x4.yaml"), *args, "--out", str(phase2)]) == 0
+    before, after = load_file(phase1 / "generator.safetensors"), load_file(phase2 / "generator.safetensors")
+    # one step at lr 1e-12 barely moves the weights: the GAN phase really started from phase 1
+    assert all(torch.allclose(before[k].float(), after[k].float(), atol=1e-6) for k in before
+               if "running" not in k and "num_batches" not in k)
+
+
+def test_init_with_a_different_architecture_is_refused(shared, vgg_weights, tmp_path, capsys):
+    other = tmp_path / "other.safetensors"
+    srgan.save_model(srgan.create_model("srresnet_x4", blocks=2, width=8), other)
+    args = _small(shared, vgg_weights)
+    args[0] = f"model.init={other}"
+    assert main(["train", "-c", str(ROOT / "configs" / "tiny.yaml"), *args, "--out", str(tmp_path / "r")]) == 2
+    assert "different generator" in capsys.readouterr().err
+
+
+def test_missing_data_folder_is_one_line(shared, vgg_weights, tmp_path, capsys):
+    args = _small(shared, vgg_weights, [f"data.folders={tmp_path / 'nowhere'}"])
+    assert main(["train", "-c", str(ROOT / "configs" / "tiny.yaml"), *args, "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "image folder not found" in err and "nowhere" in err
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(shared, vgg_weights, tmp_path, capsys):
+    args = _small(shared, vgg_weights, ["optim.lr_g=1e30", "train.iterations=6", "train.checkpoint_every=1",
+                                        "train.ema=0"])
+    assert main(["train", "-c", str(ROOT / "configs" / "tiny.yaml"), *args, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "not finite" in err and "last good checkpoint" in err.lower()
+    kept = list_checkpoints(tmp_path)
+    assert kept, "the checkpoint written before the loss blew up must stay"
+    state = load_checkpoint(kept[-1])
+    assert all(torch.isfinite(v).all() for v in state["generator"].values() if v.is_floating_point())
+    assert not (tmp_path / "generator.safetensors").exists()
+
+
+_SLOW_AFTER = """
+import sys, time
+from srgan.training import trainer
+step = trainer.Trainer.train_step
+def slow(self, *a):
+    out = step(self, *a)
+    if self.iteration >= 3:
+        time.sleep(1.0)  # leave time for the test to SIGKILL the run after the iteration-4 checkpoint
+    return out
+trainer.Trainer.train_step = slow
+from srgan.cli import main
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+def test_sigkill_then_resume_auto_is_bit_identical(shared, vgg_weights, tmp_path):
+    base = ["train", "-c", str(ROOT / "configs" / "tiny.yaml"),
+            *_small(shared, vgg_weights, ["train.iterations=8", "train.checkpoint_every=2", "train.deterministic=true",
+                                          "train.ema=0.9", "train.precision=fp32", "optim.schedule=cosine",
+                                          "data.batch_size=3", "discriminator.kind=vgg",
+                                          "discriminator.options.width=8", "discriminator.options.dense=16",
+                                          "losses.adversarial.weight=1e-3"])]
+    straight = tmp_path / "straight"
+    assert subprocess.run([sys.executable, "-m", "srgan", *base, "--out", str(straight)], env=_env(),
+                          capture_output=True, timeout=300, check=False).returncode == 0
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_AFTER, *base, "--out", str(killed)], env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while not (killed / "checkpoints" / "ckpt_000000004.pt").exists():
+            assert proc.poll() is None and time.time() < deadline, "run ended before its iteration-4 checkpoint"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (killed / "generator.safetensors").exists()
+    resumed = subprocess.run([sys.executable, "-m", "srgan", *base, "--out", str(killed), "--resume", "auto"],
+                             env=_env(), capture_output=True, text=True, timeout=300, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from" in resumed.stderr
+    a, b = load_file(straight / "generator.safetensors"), load_file(killed / "generator.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    ca = load_checkpoint(list_checkpoints(straight)[-1])
+    cb = load_checkpoint(list_checkpoints(killed)[-1])
+    assert all(torch.equal(ca["generator"][k], cb["generator"][k]) for k in ca["generator"])
+    assert ca["opt_g"]["state"][0]["exp_avg_sq"].equal(cb["opt_g"]["state"][0]["exp_avg_sq"])
+    assert all(torch.equal(ca["discriminator"][k], cb["discriminator"][k]) for k in ca["discriminator"])
+    assert all(torch.equal(ca["ema"][k], cb["ema"][k]) for k in ca["ema"])
+
+
+def test_resume_from_an_explicit_checkpoint_continues_the_count(shared, vgg_weights, tmp_path):
+    args = ["train", "-c", str(ROOT / "configs" / "tiny.yaml"),
+            *_small(shared, vgg_weights, ["train.iterations=2", "train.checkpoint_every=1"]), "--out", str(tmp_path)]
+    assert main(args) == 0
+    first = list_checkpoints(tmp_path)[0]
+    assert main([*args[:-2], "train.iterations=4", "--out", str(tmp_path), "--resume", str(first)]) == 0
+    assert read_metadata(tmp_path / "generator.safetensors")["iterations"] == 4
+    assert main([*args[:-2], "--out", str(tmp_path), "--resume", str(tmp_path / "nope.pt")]) == 2
+
+
+def test_two_process_ddp_with_gloo(shared, vgg_weights, tmp_path):
+    args = _small(shared, vgg_weights, ["discriminator.kind=vgg", "discriminator.options.width=8",
+                                        "discriminator.options.dense=16", "losses.adversarial.weight=1e-3",
+                                        "train.checkpoint_every=2"])
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                             "-m", "srgan", "train", "-c", str(ROOT / "configs" / "tiny.yaml"), *args,
+                             "--out", str(tmp_path)], env=_env(), capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, [l for l in result.stderr.splitlines() if "srgan" in l][-5:]
+    assert sorted(p.name for p in tmp_path.glob("*.safetensors")) == ["generator.safetensors"]
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt_000000002.pt", "ckpt_000000003.pt"]
+    assert srgan.load_model(tmp_path / "generator.safetensors").config.blocks == 1
+    assert result.stdout.count("generator.safetensors") == 1  # only rank 0 exports and prints
+
+
+def test_tensorboard_scalars_and_text_log(shared, vgg_weights, tmp_path):
+    pytest.importorskip("tensorboard")
+    args = _small(shared, vgg_weights, ["train.tensorboard=true", "train.iterations=2", "validation.every=2",
+                                        f"validation.folder={shared / 'datasets' / 'Set5'}", "validation.max_images=1"])
+    assert main(["train", "-c", str(ROOT / "configs" / "tiny.yaml"), *args, "--out", str(tmp_path)]) == 0
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    log_text = (tmp_path / "train.log").read_text()
+    assert "iter 2" in log_text and "it/s" in log_text and "PSNR-Y" in log_text and "baby" in log_text
+
+
+def test_schedules_follow_the_config():
+    from srgan.training.config import load_config
+    from srgan.training.trainer import _lr_lambda
+
+    cosine = _lr_lambda(load_config(None, ["train.iterations=100", "optim.schedule=cosine", "optim.min_lr=1e-6"]),
+                        1e-4)
+    assert cosine(0) == 1.0 and cosine(50) == pytest.approx(0.505) and cosine(100) == pytest.approx(0.01)
+    multi = _lr_lambda(load_config(None, ["optim.schedule=multistep", "optim.milestones=[10, 20]"]), 1e-4)
+    assert [multi(i) for i in (9, 10, 19, 20)] == pytest.approx([1.0, 0.1, 0.1, 0.01])
+
+
+def test_ema_warms_up_then_averages():
+    from srgan.training.trainer import EMA
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.zeros_(model.weight)
+    ema = EMA(model, 0.99)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    ema.update(model, 0)  # decay min(0.99, 1/10): the first update moves 90% of the way
+    assert ema.model.weight.item() == pytest.approx(0.9)
+    for step in range(1, 2000):
+        ema.update(model, step)
+    assert ema.model.weight.item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_rgan_resumed_at_the_stage_boundary_matches_a_straight_run(shared, vgg_weights, tmp_path):
+    import shutil
+
+    args = ["train", "-c", str(ROOT / "configs" / "rgan_x4.yaml"),
+            *_small(shared, vgg_weights, ["train.iterations=4", "recursive.stage1_iterations=2",
+                                          "train.checkpoint_every=2", "train.deterministic=true",
+                                          "discriminator.options.width=8", "discriminator.options.dense=16",
+                                          "train.keep_checkpoints=5"])]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert main([*args, "--out", str(straight)]) == 0
+    boundary = list_checkpoints(straight)[0]
+    assert boundary.name == "ckpt_000000002.pt" and "stage1" not in load_checkpoint(boundary)
+    assert "stage1" in load_checkpoint(list_checkpoints(straight)[-1])
+    (resumed / "checkpoints").mkdir(parents=True)
+    shutil.copy(boundary, resumed / "checkpoints" / boundary.name)
+    assert main([*args, "--out", str(resumed), "--resume", "auto"]) == 0
+    for name in ("generator.safetensors", "stage1.safetensors"):
+        a, b = load_file(straight / name), load_file(resumed / name)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    stage1, final = load_file(straight / "stage1.safetensors"), load_file(straight / "generator.safetensors")
+    assert not all(torch.equal(stage1[k], final[k]) for k in stage1)  # stage 2 trained on
