@@ -68,7 +68,7 @@ def test_scale_8_has_three_stages():
         assert model(torch.rand(1, 3, 5, 7)).shape == (1, 3, 40, 56)
 
 
-@pytest.mark.parametrize("bad", [dict(scale=3), dict(padding="symmetric"), dict(upsampler="bilinear")])
+@pytest.mark.parametrize("bad", [{"scale": 3}, {"padding": "symmetric"}, {"upsampler": "bilinear"}])
 def test_bad_config_is_a_clear_error(bad):
     with pytest.raises(SrganError):
         GeneratorConfig(**bad)

@@ -19,7 +19,7 @@ _EXPORTS = {
     "SrganError": "srgan.errors",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["SrganError", "create_model", "load_model", "save_model", "upscale"]
 
 
 def __getattr__(name: str) -> Any:

@@ -206,7 +206,6 @@ def write_image(path: str | os.PathLike, image: LoadedImage, *, format: str | No
                 _write_png16(tmp, image, icc, exif)
             else:
                 _write_tiff16(tmp, image, icc)
-            _publish(tmp)
 
         return atomic_write(path, write16)
     im = to_pil(image)
@@ -225,7 +224,7 @@ def write_image(path: str | os.PathLike, image: LoadedImage, *, format: str | No
         options.update(compress_level=6)
     elif fmt == "TIFF":
         options.update(compression="tiff_deflate")
-    return atomic_write(path, lambda tmp: (im.save(tmp, format=fmt, **options), _publish(tmp)))
+    return atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **options))
 
 
 # ---------------------------------------------------------------- helpers
@@ -253,13 +252,6 @@ def _exif_of(im: Image.Image) -> Image.Exif:
             if ifd:
                 kept[tag] = dict(ifd)
     return kept
-
-
-def _publish(tmp: str) -> None:
-    """mkstemp creates 0600 files; give the output the permissions of a normally created file."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
 
 
 def _check_still_and_size(im: Image.Image, path: Path) -> None:

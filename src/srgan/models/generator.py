@@ -64,7 +64,7 @@ class GeneratorConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "GeneratorConfig":
+    def from_dict(cls, values: dict[str, Any]) -> GeneratorConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from srgan.errors import SrganError
 from srgan.models.generator import Generator, GeneratorConfig

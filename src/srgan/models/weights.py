@@ -33,11 +33,18 @@ def atomic_write(path: str | os.PathLike, write: Any) -> Path:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def save_model(model: Generator, path: str | os.PathLike, **metadata: Any) -> Path:
@@ -60,7 +67,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     try:
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
-    except Exception as exc:  # safetensors raises several types for a damaged header
+    except Exception as exc:  # noqa: BLE001 - safetensors raises several types for a damaged header
         raise SrganError(f"{path}: not a readable .safetensors file ({exc})") from None
     return {key: json.loads(value) for key, value in header.items()}
 
@@ -109,7 +116,7 @@ def _resolve(path_or_name: str | os.PathLike) -> Path:
 def _load_pth(path: Path, preset: str | None) -> tuple[dict[str, torch.Tensor], GeneratorConfig]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle refuses anything but tensors and plain containers
+    except Exception as exc:  # noqa: BLE001 - the safe unpickler refuses anything but tensors and containers
         raise SrganError(f"{path}: cannot be loaded safely as weights ({type(exc).__name__}: {exc})") from None
     if not isinstance(obj, dict):
         raise SrganError(f"{path}: expected a state dict, found {type(obj).__name__}")
