@@ -27,3 +27,12 @@ def shared() -> Path:
 @pytest.fixture(scope="session")
 def vgg_weights(shared: Path) -> Path:
     return shared / "weights" / "vgg19_features_conv1_1-conv3_4_imagenet.safetensors"
+
+
+@pytest.fixture
+def one_thread():
+    """Per-image metric work is small; two threads on a busy 2-core runner only add synchronisation cost."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

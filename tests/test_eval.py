@@ -22,13 +22,7 @@ from srgan.evaluation import evaluate
 from srgan.models import create
 from srgan.models.weights import save_model
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _srgan_command() -> list[str]:

@@ -24,13 +24,7 @@ PUBLISHED_BICUBIC = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Per-image work is small; two threads on a busy 2-core runner only add synchronisation cost."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("dataset,scale,psnr,ssim_value", PUBLISHED_BICUBIC)
