@@ -126,9 +126,10 @@ def auto_tile(model: Any, size: tuple[int, int], *, scale: int, tile_pad: int, d
     width = getattr(getattr(model, "config", None), "width", 64)
     item = torch.empty((), dtype=dtype).element_size()
     per_pixel = 3 * width * scale * scale * max(item, 2) * batch
-    side = int(math.sqrt(budget_bytes / per_pixel)) - 2 * tile_pad
-    if side >= max(size):
+    fits = int(math.sqrt(budget_bytes / per_pixel))
+    if fits >= max(size):  # the whole image needs no context padding
         return None
+    side = fits - 2 * tile_pad
     side = max(MIN_TILE, side // 8 * 8)
     log.debug("auto tile %d for %dx%d (budget %.0f MB)", side, size[0], size[1], budget_bytes / 2**20)
     return side
