@@ -37,6 +37,8 @@ def _run_models(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- upscale
 def _add_upscale(sub: argparse._SubParsersAction) -> None:
+    from srgan.models.weights import DEFAULT_MODEL
+
     p = sub.add_parser(
         "upscale", help="super-resolve images",
         description="Super-resolve image files, folders and globs. Each output is written atomically next to "
@@ -48,7 +50,7 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", metavar="OUT",
                    help="output file (one input) or folder (default: next to each input)")
     p.add_argument("--model", default=None, metavar="NAME|PATH",
-                   help="shipped weights name or a weights file (default: srgan_x4)")
+                   help=f"shipped weights name or a weights file (default: {DEFAULT_MODEL})")
     p.add_argument("--outscale", type=float, metavar="FLOAT",
                    help="final size as a factor of the input (default: the model's scale)")
     p.add_argument("--tile", default="auto", metavar="auto|N",

@@ -38,11 +38,10 @@ from srgan.inference.colorfix import color_fix as apply_color_fix
 from srgan.inference.engine import prepare_model, resolve_device, resolve_precision
 from srgan.inference.lowpass import apply_lowpass, parse_lowpass
 from srgan.inference.tiling import tiled_forward
+from srgan.models.weights import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "srgan_x4"
-"""Name of the trained weights that ship in the package; until they do, loading it fails clearly."""
 ALPHA_MODES = ("model", "bicubic")
 BACKENDS = ("torch", "onnxruntime")
 _EPS = 1.0 / 1024  # alpha below this is "transparent": its colour is undefined, written as 0

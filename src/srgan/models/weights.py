@@ -18,6 +18,8 @@ from srgan.models.registry import names, preset_config
 
 FORMAT = "srgan-generator-1"
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
+DEFAULT_MODEL = "srresnet_x4"
+"""The shipped weights `srgan upscale` uses by default: SRResNet x4 pre-trained with an L1 loss."""
 
 
 def shipped_weights() -> list[str]:
