@@ -6,9 +6,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from srgan.data.image_io import IMAGE_SUFFIXES
 from srgan.errors import SrganError
-
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 
 
 def list_images(folders: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from srgan.data.image_io import IMAGE_SUFFIXES
 from srgan.data.imresize import imresize
 from srgan.errors import SrganError
 from srgan.metrics.niqe import NiqeModel
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 SCALES = (2, 4, 8)
 PROTOCOL = ("PSNR/SSIM on Y of BT.601 YCbCr (16-235, MATLAB rgb2ycbcr of uint8), crop = {scale} px, "
             "LR = MATLAB bicubic x1/{scale} of the mod-cropped uint8 HR, SSIM 11x11 Gaussian sigma 1.5")
-IMAGE_SUFFIXES = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 CROP_SIZE = 64  # HR pixels of the report's zoomed window (a multiple of every scale)
 
 Upscaler = Callable[[torch.Tensor], torch.Tensor]  # uint8 (C, h, w) -> uint8 (C, sh, sw)
