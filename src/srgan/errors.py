@@ -7,3 +7,8 @@ keeps its traceback.
 
 class SrganError(Exception):
     """A problem with the user's input, files or configuration, explained in one line."""
+
+
+def one_line(exc: BaseException) -> str:
+    """A library exception's message folded onto one line (its type name if it has none)."""
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -25,7 +25,7 @@ from PIL import Image
 
 from srgan.data.folders import list_images
 from srgan.data.imresize import imresize
-from srgan.errors import SrganError
+from srgan.errors import SrganError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,7 @@ class HRImages:
                 array = read_rgb(path)
             except Exception as exc:  # noqa: BLE001 - PIL raises many types for damaged files
                 if warn:
-                    log.warning("skipping unreadable image %s (%s)", path, str(exc).splitlines()[0] if str(exc) else
-                                type(exc).__name__)
+                    log.warning("skipping unreadable image %s (%s)", path, one_line(exc))
                 continue
             if min(array.shape[:2]) < min_size and small_images == "skip":
                 skipped_small += 1

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from srgan.errors import SrganError
+from srgan.errors import SrganError, one_line
 from srgan.models.weights import atomic_write
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
     except UnidentifiedImageError:
         raise SrganError(f"{path}: not an image file that can be read") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
-        raise SrganError(f"{path}: corrupt or truncated image ({_one_line(exc)})") from None
+        raise SrganError(f"{path}: corrupt or truncated image ({one_line(exc)})") from None
 
 
 def from_pil(im: Image.Image) -> LoadedImage:
@@ -228,10 +228,6 @@ def write_image(path: str | os.PathLike, image: LoadedImage, *, format: str | No
 
 
 # ---------------------------------------------------------------- helpers
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 # descriptive tags of a TIFF's first IFD worth carrying over; the rest (strip offsets, sizes, ...)
 # describe the TIFF container itself and would be wrong in any other file
 _TIFF_EXIF_TAGS = (ORIENTATION, 270, 271, 272, 305, 306, 315, 33432)
@@ -318,7 +314,7 @@ def _read_png16(path: Path) -> np.ndarray:
             for done, row in enumerate(rows, 1):
                 array[done - 1] = row
     except (png.Error, zlib.error) as exc:
-        raise SrganError(f"{path}: corrupt or truncated image ({_one_line(exc)})") from None
+        raise SrganError(f"{path}: corrupt or truncated image ({one_line(exc)})") from None
     if done != height:
         raise SrganError(f"{path}: corrupt or truncated image ({done} of {height} rows)")
     array = array.reshape(height, width, info["planes"])
@@ -379,7 +375,7 @@ def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes
             src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             return ImageCms.profileToProfile(im, src, srgb, outputMode="RGB"), srgb.tobytes()
         except (OSError, ValueError, TypeError, ImageCms.PyCMSError) as exc:  # broken profile: plain formula
-            log.warning("CMYK profile could not be applied (%s); converting without it", _one_line(exc))
+            log.warning("CMYK profile could not be applied (%s); converting without it", one_line(exc))
     return im.convert("RGB"), None
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from srgan.errors import SrganError
+from srgan.errors import SrganError, one_line
 from srgan.inference.fuse import fold_batch_norms
 from srgan.models.generator import GeneratorConfig
 from srgan.models.weights import atomic_write
@@ -84,7 +84,7 @@ class OnnxRunner:
             try:
                 session = ort.InferenceSession(str(path), options, providers=_providers(ort))
             except Exception as exc:  # noqa: BLE001  (onnxruntime raises its own Fail/InvalidGraph types)
-                raise SrganError(f"{path}: not a usable ONNX model ({str(exc).splitlines()[0]})") from None
+                raise SrganError(f"{path}: not a usable ONNX model ({one_line(exc)})") from None
         else:
             session = path_or_session
         self.session = session

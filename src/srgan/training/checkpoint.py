@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from srgan.errors import SrganError
+from srgan.errors import SrganError, one_line
 from srgan.models.weights import atomic_write
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - damaged file or foreign pickle
-        raise SrganError(f"{path}: not a loadable srgan checkpoint ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+        raise SrganError(f"{path}: not a loadable srgan checkpoint ({type(exc).__name__}: {one_line(exc)})") from None
     if not isinstance(state, dict) or "iteration" not in state or "generator" not in state:
         raise SrganError(f"{path}: not an srgan training checkpoint")
     return state

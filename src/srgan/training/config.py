@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from srgan.errors import SrganError
+from srgan.errors import SrganError, one_line
 
 
 @dataclass
@@ -193,7 +193,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         try:
             raw = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise SrganError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+            raise SrganError(f"{path}: not valid YAML ({one_line(exc)})") from None
         if not isinstance(raw, dict):
             raise SrganError(f"{path}: expected a mapping of sections at the top level")
         name = path.stem

@@ -26,7 +26,7 @@ from torch import nn
 
 from srgan.data.dataset import TrainPatches, make_loader, round_to_8bit
 from srgan.data.imresize import imresize
-from srgan.errors import SrganError
+from srgan.errors import SrganError, one_line
 from srgan.models.generator import Generator
 from srgan.models.weights import load_model, save_model
 from srgan.training import checkpoint as ckpt
@@ -246,7 +246,7 @@ class Trainer:
             if "stage1" in state:
                 self.stage1 = self._frozen_copy_with(state["stage1"])
         except (RuntimeError, KeyError, ValueError) as exc:
-            raise SrganError(f"{path}: does not match this config ({str(exc).splitlines()[0]})") from None
+            raise SrganError(f"{path}: does not match this config ({one_line(exc)})") from None
         ckpt.set_rng_state(state["rng"])
         self.iteration = int(state["iteration"])
         self.last_checkpoint = path
