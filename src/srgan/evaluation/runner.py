@@ -27,7 +27,7 @@ from srgan.data.image_io import IMAGE_SUFFIXES
 from srgan.data.imresize import imresize
 from srgan.errors import SrganError
 from srgan.metrics.niqe import NiqeModel
-from srgan.metrics.psnr_ssim import psnr_y, ssim_y, y_channel
+from srgan.metrics.psnr_ssim import psnr_y, ssim_y, to_uint8, y_channel
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def model_upscaler(name_or_path: str, scale: int) -> Upscaler:
             y = model(x.expand(-1, 3, -1, -1) if gray else x).clamp(0, 1)
         if gray:
             y = (y * luma).sum(dim=1, keepdim=True)
-        return quantize(y[0] * 255)
+        return to_uint8(y[0])
 
     return run
 
