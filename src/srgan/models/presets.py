@@ -59,3 +59,15 @@ def mit_x2() -> GeneratorConfig:
 def uos_x4() -> GeneratorConfig:
     """Osnabrueck report (ben Ahmed, Hoffmann, Zielinski): 8 blocks, conv + transposed-conv x4; 866,190 parameters."""
     return GeneratorConfig(scale=4, blocks=8, upsampler="transposed", upsample_pre_conv=True)
+
+
+@register
+def srresnet_nobn_x4() -> GeneratorConfig:
+    """Ledig x4 without batch norm (as ESRGAN and BasicSR's MSRResNet found, BN costs PSNR and adds artefacts); 1,545,238 parameters."""
+    return GeneratorConfig(scale=4, batch_norm=False)
+
+
+@register
+def srresnet_nobn_x2() -> GeneratorConfig:
+    """Ledig x2 without batch norm; the trunk transfers from srresnet_nobn_x4 (as EDSR did); 1,397,525 parameters."""
+    return GeneratorConfig(scale=2, batch_norm=False)

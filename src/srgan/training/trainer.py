@@ -83,6 +83,12 @@ def _lr_lambda(cfg: Config, base_lr: float) -> Callable[[int], float]:
     return lambda it: 1.0
 
 
+def _folds_into(source: Any, target: Any) -> bool:
+    """Whether a batch-norm generator becomes `target` once its BNs are folded into the convolutions."""
+    return source.batch_norm and not target.batch_norm and \
+        dataclasses.replace(source, batch_norm=False, bn_momentum=target.bn_momentum) == target
+
+
 def default_run_dir(config: Config) -> Path:
     return Path(config.train.out_dir) if config.train.out_dir else Path("runs") / config.name
 
@@ -182,7 +188,11 @@ class Trainer:
             source = load_model(path)
         except SrganError as exc:
             raise SrganError(f"{key}: {exc}") from None
-        if source.config != model.config:
+        if source.config != model.config and _folds_into(source.config, model.config):
+            from srgan.inference.fuse import fold_batch_norms
+
+            fold_batch_norms(source.eval())  # exact: a BN model continues as the same no-BN network
+        elif source.config != model.config:
             raise SrganError(f"{key}: {path} holds a different generator ({source.config}) than the config "
                              f"({model.config})")
         model.load_state_dict(source.state_dict())
