@@ -215,7 +215,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-c", "--config", required=True, help="YAML config file")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.add_argument("--resume", metavar="auto|PATH",
-                   help="continue from the newest checkpoint of the run folder (auto) or from a checkpoint file")
+                   help="continue from the newest checkpoint of the run folder (auto), a checkpoint file, or a compact "
+                        "resume state (.safetensors: weights, EMA and iteration; see training/resume_state.py)")
     p.add_argument("--out", metavar="DIR", help="run folder (default: train.out_dir or runs/<config name>)")
     p.set_defaults(func=_run_train)
 

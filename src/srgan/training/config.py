@@ -21,11 +21,14 @@ from srgan.errors import SrganError, one_line
 class ModelConfig:
     """The generator: a preset from `srgan models`, field overrides, and optional starting weights.
 
-    `init` is the phase-1 (pixel-loss SRResNet) weights file a GAN run starts from."""
+    `init` is the phase-1 (pixel-loss SRResNet) weights file a GAN run starts from. With
+    `init_strict: false` it may hold another generator (e.g. the x4 model for an x2 run): the tensors
+    whose names and shapes match are transferred, the rest start fresh."""
 
     preset: str = "srresnet_x4"
     generator: dict[str, Any] = field(default_factory=dict)
     init: str | None = None
+    init_strict: bool = True
 
 
 @dataclass

@@ -30,6 +30,7 @@ from srgan.errors import SrganError, one_line
 from srgan.models.generator import Generator
 from srgan.models.weights import load_model, save_model
 from srgan.training import checkpoint as ckpt
+from srgan.training import resume_state
 from srgan.training import distributed as ddp
 from srgan.training.config import Config, data_scale, generator_config
 from srgan.training.monitor import Monitor
@@ -145,14 +146,15 @@ class Trainer:
         self.g_objective = GeneratorObjective(cfg).to(self.device)
         self.d_objective = DiscriminatorObjective(cfg) if disc is not None else None
         betas = (cfg.optim.betas[0], cfg.optim.betas[1])
+        self.warmup_start: int | None = None  # set by a compact resume (see training/resume_state.py)
         self.opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.optim.lr_g, betas=betas,
                                       weight_decay=cfg.optim.weight_decay)
-        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, _lr_lambda(cfg, cfg.optim.lr_g))
+        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, self._schedule(cfg.optim.lr_g))
         self.opt_d = self.sched_d = None
         if disc is not None:
             self.opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.optim.lr_d, betas=betas,
                                           weight_decay=cfg.optim.weight_decay)
-            self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, _lr_lambda(cfg, cfg.optim.lr_d))
+            self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, self._schedule(cfg.optim.lr_d))
         self.scaler = torch.amp.GradScaler("cuda", enabled=t.precision == "fp16")
 
         self.iteration = 0
@@ -177,6 +179,10 @@ class Trainer:
         np.random.seed(seed % 2**32)
         torch.manual_seed(seed)
 
+    def _schedule(self, base_lr: float) -> Callable[[int], float]:
+        planned = _lr_lambda(self.config, base_lr)
+        return lambda it: planned(it) * resume_state.warmup_factor(it, self.warmup_start)
+
     def _wrap(self, model: nn.Module) -> nn.Module:
         if not self.dist.enabled:
             return model
@@ -188,6 +194,9 @@ class Trainer:
             source = load_model(path)
         except SrganError as exc:
             raise SrganError(f"{key}: {exc}") from None
+        if not self.config.model.init_strict and source.config != model.config:
+            self._load_matching(model, source.state_dict(), path, key)
+            return
         if source.config != model.config and _folds_into(source.config, model.config):
             from srgan.inference.fuse import fold_batch_norms
 
@@ -196,6 +205,19 @@ class Trainer:
             raise SrganError(f"{key}: {path} holds a different generator ({source.config}) than the config "
                              f"({model.config})")
         model.load_state_dict(source.state_dict())
+
+    @staticmethod
+    def _load_matching(model: nn.Module, source: dict[str, torch.Tensor], path: str, key: str) -> None:
+        """Transfer every tensor whose name and shape match (an x4 trunk into an x2 network, as EDSR
+        initialised x4 from x2); the rest keeps its fresh initialisation."""
+        target = model.state_dict()
+        matched = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
+        if not matched:
+            raise SrganError(f"{key}: no tensor of {path} fits this generator")
+        model.load_state_dict(matched, strict=False)
+        fresh = sorted(set(target) - set(matched))
+        log.info("%s: %d of %d tensors from %s; fresh: %s", key, len(matched), len(target), path,
+                 ", ".join(fresh) or "none")
 
     # ------------------------------------------------------------ checkpoints
     def _state(self) -> dict[str, Any]:
@@ -216,7 +238,16 @@ class Trainer:
             state["sched_d"] = self.sched_d.state_dict()
         if self.stage1 is not None:
             state["stage1"] = self.stage1.state_dict()
+        if self.warmup_start is not None:
+            state["warmup_start"] = self.warmup_start
         return state
+
+    def save_resume_state(self, path: str | Path) -> Path:
+        """The compact cross-session state (training/resume_state.py)."""
+        return resume_state.save_resume_state(
+            path, iteration=self.iteration, config=self.config.to_dict(),
+            generator=_unwrap(self.generator).state_dict(),
+            ema=self.ema.model.state_dict() if self.ema is not None else None)
 
     def save_checkpoint(self) -> None:
         ddp.barrier(self.dist)
@@ -233,6 +264,9 @@ class Trainer:
         ddp.barrier(self.dist)
 
     def _resume(self, resume: str) -> None:
+        if resume != "auto" and resume_state.is_resume_state(resume):
+            self._resume_compact(resume)
+            return
         if resume == "auto":
             found = ckpt.latest_checkpoint(self.run_dir)
             if found is None:
@@ -258,10 +292,35 @@ class Trainer:
         except (RuntimeError, KeyError, ValueError) as exc:
             raise SrganError(f"{path}: does not match this config ({one_line(exc)})") from None
         ckpt.set_rng_state(state["rng"])
+        self.warmup_start = state.get("warmup_start")
         self.iteration = int(state["iteration"])
         self.last_checkpoint = path
         if self.dist.main:
             log.info("resumed from %s at iteration %d", path, self.iteration)
+
+    def _resume_compact(self, path: str) -> None:
+        """Weights, EMA and schedule position from a compact state; Adam (and D) start afresh and the
+        learning rate re-warms over resume_state.WARMUP iterations."""
+        state = resume_state.load_resume_state(path)
+        if self.rec.enabled:
+            raise SrganError(f"{path}: a compact resume state cannot continue an rGAN run; use a checkpoint")
+        try:
+            _unwrap(self.generator).load_state_dict(state["generator"])
+            if self.ema is not None:
+                self.ema.model.load_state_dict(state["ema"] or state["generator"])
+        except RuntimeError as exc:
+            raise SrganError(f"{path}: does not match this config ({one_line(exc)})") from None
+        self.iteration = self.warmup_start = state["iteration"]
+        for opt, sched in ((self.opt_g, self.sched_g), (self.opt_d, self.sched_d)):
+            if sched is None:
+                continue
+            sched.last_epoch = self.iteration
+            for group, base, fn in zip(opt.param_groups, sched.base_lrs, sched.lr_lambdas):
+                group["lr"] = base * fn(self.iteration)
+            sched._last_lr = [group["lr"] for group in opt.param_groups]
+        if self.dist.main:
+            log.info("resumed weights from %s at iteration %d (optimiser moments re-estimated: learning rate "
+                     "warms up over %d iterations)", path, self.iteration, resume_state.WARMUP)
 
     def _frozen_copy_with(self, state: dict[str, torch.Tensor] | None = None) -> nn.Module:
         model = copy.deepcopy(_unwrap(self.generator))
