@@ -30,8 +30,8 @@ from srgan.errors import SrganError, one_line
 from srgan.models.generator import Generator
 from srgan.models.weights import load_model, save_model
 from srgan.training import checkpoint as ckpt
-from srgan.training import resume_state
 from srgan.training import distributed as ddp
+from srgan.training import resume_state
 from srgan.training.config import Config, data_scale, generator_config
 from srgan.training.monitor import Monitor
 from srgan.training.objective import (
