@@ -115,6 +115,7 @@ class OptimConfig:
     milestones: list[int] = field(default_factory=list)
     gamma: float = 0.1
     min_lr: float = 0.0
+    warmup: int = 0  # linear learning-rate warm-up over this many first iterations (0 = none)
     d_steps: int = 1  # discriminator updates per generator update
 
 
@@ -333,8 +334,8 @@ def validate(config: Config) -> None:
     for key, value in positive.items():
         if value < 1:
             raise SrganError(f"{key}: must be at least 1, got {value}")
-    if config.data.workers < 0 or config.data.cache_mb < 0:
-        raise SrganError("data.workers and data.cache_mb must not be negative")
+    if config.data.workers < 0 or config.data.cache_mb < 0 or config.optim.warmup < 0:
+        raise SrganError("data.workers, data.cache_mb and optim.warmup must not be negative")
     if not 0.0 <= config.train.ema < 1.0:
         raise SrganError(f"train.ema: the EMA decay must be in [0, 1), got {config.train.ema}")
     if len(config.optim.betas) != 2:

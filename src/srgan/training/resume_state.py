@@ -76,11 +76,11 @@ def load_resume_state(path: str | Path) -> dict[str, Any]:
     return {"iteration": iteration, "config": config, "generator": generator, "ema": part("ema.")}
 
 
-def warmup_factor(iteration: int, start: int | None) -> float:
-    """Learning-rate factor after a compact resume at `start` (1 when there was none)."""
+def warmup_factor(iteration: int, start: int | None, length: int = WARMUP) -> float:
+    """Learning-rate factor of a linear warm-up over `length` iterations from `start` (1 when there is none)."""
     if start is None:
         return 1.0
-    return min(1.0, (iteration - start + 1) / WARMUP)
+    return min(1.0, (iteration - start + 1) / length)
 
 
 def main(argv: list[str] | None = None) -> int:

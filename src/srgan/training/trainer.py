@@ -146,7 +146,10 @@ class Trainer:
         self.g_objective = GeneratorObjective(cfg).to(self.device)
         self.d_objective = DiscriminatorObjective(cfg) if disc is not None else None
         betas = (cfg.optim.betas[0], cfg.optim.betas[1])
-        self.warmup_start: int | None = None  # set by a compact resume (see training/resume_state.py)
+        # linear learning-rate warm-up from `warmup_start`: the run's start with optim.warmup, or a compact
+        # resume (training/resume_state.py), whose Adam moments restart from zero
+        self.warmup_start: int | None = 0 if cfg.optim.warmup else None
+        self.warmup_length = cfg.optim.warmup or resume_state.WARMUP
         self.opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.optim.lr_g, betas=betas,
                                       weight_decay=cfg.optim.weight_decay)
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, self._schedule(cfg.optim.lr_g))
@@ -181,7 +184,7 @@ class Trainer:
 
     def _schedule(self, base_lr: float) -> Callable[[int], float]:
         planned = _lr_lambda(self.config, base_lr)
-        return lambda it: planned(it) * resume_state.warmup_factor(it, self.warmup_start)
+        return lambda it: planned(it) * resume_state.warmup_factor(it, self.warmup_start, self.warmup_length)
 
     def _wrap(self, model: nn.Module) -> nn.Module:
         if not self.dist.enabled:
