@@ -15,9 +15,11 @@ from PIL import Image, ImageCms
 from torch import nn
 
 import srgan
+from srgan.api import DEFAULT_MODEL, UpscaleOptions
 from srgan.cli import main
 from srgan.data.image_io import LoadedImage
-from srgan.inference.upscale import DEFAULT_MODEL, get_runner, upscale_loaded
+from srgan.inference.cache import build_runner
+from srgan.inference.upscale import upscale_loaded
 
 RNG = np.random.default_rng(0)
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -127,7 +129,7 @@ def test_transparent_edges_get_no_dark_fringe(alpha):
     the semi-transparent edge red; upscaling colour and alpha separately darkens it."""
     rgba = np.zeros((16, 16, 4), np.float32)
     rgba[4:12, 4:12] = (1.0, 0.0, 0.0, 1.0)
-    runner = get_runner(_BicubicX4(), device="cpu", precision="fp32")
+    runner = build_runner(_BicubicX4(), device="cpu", precision="fp32")
     out = srgan.upscale(rgba, runner, tile=None, tile_pad=0, alpha=alpha)
     edge = (out[..., 3] > 0.1) & (out[..., 3] < 0.9)
     assert edge.sum() > 50
@@ -154,9 +156,9 @@ def test_colour_fix_and_lowpass_run_through_the_api(generator):
 
 
 def test_upscale_loaded_keeps_metadata(generator):
-    runner = get_runner(generator, device="cpu", precision="fp32")
+    runner = build_runner(generator, device="cpu", precision="fp32")
     image = LoadedImage(pixels=torch.rand(3, 6, 7), icc_profile=SRGB_ICC, exif=b"Exif", mode="RGB")
-    out = upscale_loaded(image, runner)
+    out = upscale_loaded(image, runner, UpscaleOptions())
     assert out.pixels.shape == (3, 24, 28) and out.icc_profile == SRGB_ICC and out.exif == b"Exif"
 
 

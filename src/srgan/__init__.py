@@ -1,6 +1,6 @@
 """srgan: single-image super-resolution with the SRGAN family of networks.
 
-The public API is imported lazily so that `import srgan` stays cheap and optional parts
+The public API (`srgan.api`) is imported lazily so that `import srgan` stays cheap and optional parts
 (ONNX Runtime, TensorBoard) are only loaded when used.
 """
 
@@ -11,19 +11,13 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_EXPORTS = {
-    "upscale": "srgan.inference.upscale",
-    "load_model": "srgan.models.weights",
-    "save_model": "srgan.models.weights",
-    "create_model": "srgan.models.registry",
-    "SrganError": "srgan.errors",
-}
+_API = ("DEFAULT_MODEL", "ModelCache", "SrganError", "UpscaleOptions", "create_model", "evaluate", "export_onnx",
+        "list_models", "load_model", "save_model", "train", "upscale", "upscale_files")
 
-__all__ = ["SrganError", "create_model", "load_model", "save_model", "upscale"]
+__all__ = list(_API)
 
 
 def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        module = importlib.import_module(_EXPORTS[name])
-        return getattr(module, "create" if name == "create_model" else name)
+    if name in _API:
+        return getattr(importlib.import_module("srgan.api"), name)
     raise AttributeError(f"module 'srgan' has no attribute {name!r}")

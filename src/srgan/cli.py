@@ -1,7 +1,8 @@
-"""`srgan` command line: a thin layer over the Python API.
+"""`srgan` command line: a thin layer over `srgan.api`, which validates everything.
 
 Each subcommand has a `_add_<name>` function that declares its arguments and a `_run_<name>`
-function that calls the API. User mistakes (`SrganError`) print one line and exit 2.
+function that turns them into API calls. User mistakes (`SrganError`) print one line and exit 2;
+`--verbose` adds the chain of causes.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 
-from srgan.errors import SrganError
+from srgan import api
+from srgan.api import SrganError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,20 +28,22 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_models(args: argparse.Namespace) -> int:
-    from srgan.models import create, describe, names
-    from srgan.models.weights import shipped_weights
-
-    for name in names():
-        params = sum(p.numel() for p in create(name).parameters())
-        print(f"{name:14s} {params:>10,d}  {describe(name)}")
-    print(f"shipped weights: {', '.join(shipped_weights()) or 'none'}")
+    for info in api.list_models():
+        scores = "  ".join(f"{ds} {_score(v)}" for ds, v in info.scores.items())
+        kind = "weights" if info.shipped else "preset "
+        print(f"{info.name:18s} {kind} x{info.scale} {info.parameters:>10,d}  {info.description}"
+              + (f"  [{scores}]" if scores else ""))
     return 0
+
+
+def _score(value: object) -> str:
+    if isinstance(value, dict):
+        return " / ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in value.values())
+    return str(value)
 
 
 # ---------------------------------------------------------------- upscale
 def _add_upscale(sub: argparse._SubParsersAction) -> None:
-    from srgan.models.weights import DEFAULT_MODEL
-
     p = sub.add_parser(
         "upscale", help="super-resolve images",
         description="Super-resolve image files, folders and globs. Each output is written atomically next to "
@@ -50,7 +55,7 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", metavar="OUT",
                    help="output file (one input) or folder (default: next to each input)")
     p.add_argument("--model", default=None, metavar="NAME|PATH",
-                   help=f"shipped weights name or a weights file (default: {DEFAULT_MODEL})")
+                   help=f"shipped weights name or a weights file (default: {api.DEFAULT_MODEL})")
     p.add_argument("--outscale", type=float, metavar="FLOAT",
                    help="final size as a factor of the input (default: the model's scale)")
     p.add_argument("--tile", default="auto", metavar="auto|N",
@@ -80,59 +85,21 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_upscale(args: argparse.Namespace) -> int:
-    from srgan.inference import batch
-    from srgan.inference.upscale import DEFAULT_MODEL, get_runner, parse_tile
-
     if not args.inputs and not args.demo:
         raise SrganError("no INPUT given (files, folders or globs; or --demo)")
     if args.demo and args.inputs:
         raise SrganError("--demo takes no INPUT")
-    from srgan.inference.lowpass import parse_lowpass
-
-    tile = parse_tile(args.tile)
-    parse_lowpass(args.lowpass)  # option mistakes fail once, before any file is read
-    if args.quality is not None and not 1 <= args.quality <= 100:
-        raise SrganError(f"--quality must be between 1 and 100, got {args.quality}")
-    if args.outscale is not None and not 0 < args.outscale <= 16:
-        raise SrganError(f"--outscale must be between 0 and 16, got {args.outscale:g}")
-    runner = get_runner(args.model or DEFAULT_MODEL, device=args.device, precision=args.precision,
-                        backend=args.backend)
-    scale = args.outscale if args.outscale is not None else runner.scale
-    suffix = args.suffix if args.suffix is not None else f"_x{scale:g}"
+    options = api.UpscaleOptions(
+        model=args.model, outscale=args.outscale, tile=args.tile, tile_pad=args.tile_pad, device=args.device,
+        precision=args.precision, backend=args.backend, color_fix=args.color_fix, lowpass=args.lowpass,
+        alpha=args.alpha, format=args.format, quality=args.quality, strip_metadata=args.strip_metadata)
     if args.demo:
-        jobs = [_demo_job(args, suffix)]
-        batch.check_targets(jobs, overwrite=args.overwrite)
-        missing: list[tuple[str, str]] = []
+        summary = api.upscale_demo(args.output, options=options, overwrite=args.overwrite, progress=True)
     else:
-        files, missing = batch.collect_inputs(args.inputs, recursive=args.recursive)
-        if not files:
-            name, reason = missing[0]
-            raise SrganError(f"{name}: {reason}" if len(missing) == 1 else f"no images found in {len(missing)} inputs")
-        for name, reason in missing:
-            logging.getLogger("srgan").warning("skipped %s: %s", name, reason)
-        jobs = batch.plan_jobs(files, output=args.output, suffix=suffix, fmt=args.format, overwrite=args.overwrite)
-    options = {"outscale": args.outscale, "tile": tile, "tile_pad": args.tile_pad, "color_fix": args.color_fix,
-               "lowpass": args.lowpass, "alpha": args.alpha, "progress": True}
-    summary = batch.run_jobs(jobs, runner, options=options, fmt=args.format, quality=args.quality,
-                             strip_metadata=args.strip_metadata, strict=len(jobs) == 1 and not missing)
-    summary.skipped[:0] = missing
+        summary = api.upscale_files(args.inputs, args.output, options=options, suffix=args.suffix,
+                                    overwrite=args.overwrite, recursive=args.recursive, progress=True)
     print("\n".join(summary.lines()))
     return 1 if summary.skipped else 0
-
-
-def _demo_job(args: argparse.Namespace, suffix: str):  # -> batch.Job
-    from pathlib import Path
-
-    from PIL import Image
-    from skimage import data
-
-    from srgan.data.image_io import from_pil
-    from srgan.inference.batch import Job
-
-    target = Path(args.output or f"astronaut{suffix}.png")
-    if target.is_dir():
-        target = target / f"astronaut{suffix}.png"
-    return Job(name="astronaut (scikit-image)", target=target, load=lambda: from_pil(Image.fromarray(data.astronaut())))
 
 
 # ---------------------------------------------------------------- export
@@ -150,22 +117,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from srgan.inference.onnx_backend import export_onnx
-    from srgan.models.weights import load_model
-
-    target = Path(args.onnx)
-    if Path(args.model).is_file() and target.resolve() == Path(args.model).resolve():
-        raise SrganError(f"output {target} is the input weights file")
-    if target.exists() and not args.overwrite:
-        raise SrganError(f"{target} exists: pass --overwrite to replace it")
-    if min(args.size) < 1:
-        raise SrganError(f"--size must be positive, got {args.size[0]} {args.size[1]}")
-    model = load_model(args.model, preset=args.preset)
-    export_onnx(model, target, dynamic=args.dynamic, opset=args.opset, sample_size=tuple(args.size))
-    print(f"wrote {target} (x{model.config.scale}, {'dynamic' if args.dynamic else 'fixed'} shape, "
-          f"opset {args.opset})")
+    path = api.export_onnx(args.model, args.onnx, dynamic=args.dynamic, opset=args.opset, size=tuple(args.size),
+                           overwrite=args.overwrite, preset=args.preset)
+    print(f"wrote {path} ({'dynamic' if args.dynamic else 'fixed'} shape, opset {args.opset})")
     return 0
 
 
@@ -186,22 +140,14 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from srgan.evaluation import evaluate, format_table, write_report
-
-    if args.crops < 0:
-        raise SrganError(f"--crops must be >= 0, got {args.crops}")
-    if args.out and any(Path(args.out).resolve() == Path(d).resolve() for d in args.data):
-        raise SrganError(f"--out {args.out} is a --data folder: choose another folder for the report")
-    results = evaluate(args.model, args.data, args.scale, niqe_model=args.niqe,
-                       crops=args.crops if args.out else 0)
+    results = api.evaluate(args.model, args.data, args.scale, niqe_model=args.niqe, crops=args.crops,
+                           report_dir=args.out)
     for ds in results.datasets:
-        print(format_table(results, ds) + "\n")
+        print(api.format_table(results, ds) + "\n")
     if results.skipped:
         print(f"skipped {len(results.skipped)} file(s) that are not readable images", file=sys.stderr)
     if args.out:
-        paths = write_report(results, args.out)
+        paths = api.write_report(results, args.out)
         print(f"wrote {paths['csv']}, {paths['json']}, {paths['html']}")
     return 0
 
@@ -222,11 +168,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from srgan.training.config import load_config
-    from srgan.training.trainer import train
-
-    config = load_config(args.config, args.overrides)
-    path = train(config, run_dir=args.out, resume=args.resume)
+    path = api.train(args.config, args.overrides, run_dir=args.out, resume=args.resume)
     if path is not None:
         print(path)
     return 0
@@ -234,10 +176,8 @@ def _run_train(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- entry point
 def build_parser() -> argparse.ArgumentParser:
-    from srgan import __version__
-
     parser = _Parser(prog="srgan", description="Single-image super-resolution with the SRGAN family.")
-    parser.add_argument("--version", action="version", version=f"srgan {__version__}")
+    parser.add_argument("--version", action="version", version=f"srgan {api.__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in (_add_upscale, _add_train, _add_eval, _add_export, _add_models):
@@ -252,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except SrganError as exc:
+        if args.verbose:
+            traceback.print_exception(exc)
         print(f"srgan: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -22,7 +22,9 @@ from tqdm import tqdm
 from srgan.data import image_io
 from srgan.data.image_io import FORMAT_SUFFIX, FORMATS, IMAGE_SUFFIXES, LoadedImage
 from srgan.errors import SrganError
-from srgan.inference.upscale import Runner, upscale_loaded
+from srgan.inference.cache import Runner
+from srgan.inference.options import UpscaleOptions
+from srgan.inference.upscale import upscale_loaded
 
 log = logging.getLogger(__name__)
 _GLOB_CHARS = set("*?[")
@@ -152,27 +154,34 @@ def check_targets(jobs: list[Job], *, overwrite: bool) -> None:
             raise SrganError(f"output {job.target} is a folder")
 
 
-def run_jobs(jobs: list[Job], runner: Runner, *, options: dict, fmt: str | None = None,
-             quality: int | None = None, strip_metadata: bool = False, strict: bool = False) -> Summary:
+def run_jobs(jobs: list[Job], runner: Runner, options: UpscaleOptions, *, strict: bool = False,
+             progress: bool = False, on_file: Callable[[Job, str | None], None] | None = None) -> Summary:
     """Upscale and write every job. A failing job is skipped with a warning; with `strict` (a
-    single input) its error is raised instead. KeyboardInterrupt stops the run at once."""
+    single input) its error is raised instead. `on_file(job, error or None)` is called after each
+    file; `progress` shows a bar over the files (or over the tiles of a single file).
+    KeyboardInterrupt stops the run at once."""
     summary = Summary()
     start = time.perf_counter()
-    with tqdm(jobs, desc="images", unit="img", disable=None if len(jobs) > 1 else True) as bar:
+    many = len(jobs) > 1
+    with tqdm(jobs, desc="images", unit="img", disable=not (progress and many)) as bar:
         for job in bar:
             try:
                 image = job.read()
-                result = upscale_loaded(image, runner, **options)
-                image_io.write_image(job.target, result, format=fmt, quality=quality,
-                                     strip_metadata=strip_metadata)
+                result = upscale_loaded(image, runner, options, progress=progress and not many)
+                image_io.write_image(job.target, result, format=options.format, quality=options.quality,
+                                     strip_metadata=options.strip_metadata)
             except SrganError as exc:
                 if strict:
                     raise
                 reason = str(exc).removeprefix(f"{job.source}: ") if job.source else str(exc)
                 log.warning("skipped %s: %s", job.name, reason)
                 summary.skipped.append((job.name, reason))
+                if on_file is not None:
+                    on_file(job, reason)
                 continue
             summary.done.append(job.target)
             summary.megapixels += result.width * result.height / 1e6
+            if on_file is not None:
+                on_file(job, None)
     summary.seconds = time.perf_counter() - start
     return summary

@@ -1,0 +1,148 @@
+"""Models made ready to run (`Runner`), and a thread-safe cache of them.
+
+`build_runner` turns what a user names (a loaded generator, a weights file, shipped weights, an
+`.onnx` file) into a `Runner` on a device and precision. `ModelCache` keeps the last few, keyed by
+the file's identity (path, size, mtime) and the run settings, so a CLI batch or a web server loads a
+model once. One lock guards the table and the loading, so threads asking for the same model at
+once load it once; the server owns one cache, `srgan.api` a default one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from srgan.errors import SrganError
+from srgan.inference.engine import prepare_model, resolve_device, resolve_precision
+from srgan.inference.tiling import tiled_forward
+from srgan.models.weights import DEFAULT_MODEL
+
+
+@dataclass
+class Runner:
+    """A model ready to run: the callable `tiled_forward` drives, its scale, device and dtype."""
+
+    model: Callable[[torch.Tensor], torch.Tensor]
+    scale: int
+    device: torch.device
+    dtype: torch.dtype
+    in_channels: int = 3
+    name: str = ""
+
+    def __call__(self, image: torch.Tensor, *, tile: int | str | None, tile_pad: int | None,
+                 progress: bool = False) -> torch.Tensor:
+        """(C, H, W) CPU float in [0, 1] -> (C, sH, sW) float32, unclamped."""
+        return tiled_forward(self.model, image[None], scale=self.scale, tile=tile, tile_pad=tile_pad,
+                             device=self.device, dtype=self.dtype, progress=progress)[0]
+
+
+def build_runner(model: Any = None, *, device: str | torch.device = "auto", precision: str = "auto",
+                 backend: str = "torch") -> Runner:
+    """A `Runner` for a `Generator`, an `OnnxRunner`, a weights file, an `.onnx` file or a shipped name."""
+    if isinstance(model, Runner):
+        return model
+    model = DEFAULT_MODEL if model is None else model
+    if backend == "onnxruntime":
+        return _onnx_runner(model, precision)
+    if backend != "torch":
+        raise SrganError(f"backend must be torch or onnxruntime, got {backend!r}")
+    dev = resolve_device(device)
+    dtype = resolve_precision(precision, dev)
+    if isinstance(model, (str, os.PathLike)):
+        from srgan.models.weights import load_model
+
+        name, model = str(model), load_model(model)
+    elif isinstance(model, nn.Module):
+        name = type(model).__name__
+    else:
+        raise SrganError(f"model must be a generator, a weights file or a name, got {type(model).__name__}")
+    return Runner(prepare_model(model, dev, dtype), _scale_of(model), dev, dtype, _in_channels(model), name)
+
+
+class ModelCache:
+    """The last `size` runners built from names or files (models passed as objects are not cached)."""
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._runners: OrderedDict[tuple, Runner] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def runner(self, model: Any = None, *, device: str | torch.device = "auto", precision: str = "auto",
+               backend: str = "torch") -> Runner:
+        if not isinstance(model, (str, os.PathLike, type(None))):
+            return build_runner(model, device=device, precision=precision, backend=backend)
+        model = DEFAULT_MODEL if model is None else model
+        key = (*_file_key(model), str(device), str(precision), backend)
+        with self._lock:
+            if key in self._runners:
+                self._runners.move_to_end(key)
+                return self._runners[key]
+            runner = build_runner(model, device=device, precision=precision, backend=backend)
+            self._runners[key] = runner
+            while len(self._runners) > self.size:
+                self._runners.popitem(last=False)
+            return runner
+
+    def clear(self) -> None:
+        with self._lock:
+            self._runners.clear()
+
+    def __len__(self) -> int:
+        return len(self._runners)
+
+
+def _scale_of(model: Any) -> int:
+    config = getattr(model, "config", None)
+    scale = getattr(config, "scale", None) or getattr(model, "scale", None)
+    if not isinstance(scale, int):
+        raise SrganError("cannot tell the model's scale: give it a `.config.scale` or `.scale`")
+    return scale
+
+
+def _in_channels(model: Any) -> int:
+    return int(getattr(getattr(model, "config", None), "in_channels", 3))
+
+
+def _file_key(model: str | os.PathLike) -> tuple:
+    path = Path(model)
+    if path.is_file():
+        stat = path.stat()
+        return str(path.resolve()), stat.st_mtime_ns, stat.st_size
+    return (str(model),)
+
+
+def _onnx_runner(model: Any, precision: str) -> Runner:
+    """ONNX Runtime runs fp32 on the CPU (or its CUDA provider if installed). An `.onnx` file is used
+    as is; a generator or weights file is exported to a temporary `.onnx`, which the session has read
+    once it exists, so the file is removed at once."""
+    from srgan.inference.onnx_backend import OnnxRunner, export_onnx
+
+    if precision not in ("auto", "fp32"):
+        raise SrganError(f"the onnxruntime backend runs fp32 models; got precision {precision!r}")
+    cpu = torch.device("cpu")
+    if isinstance(model, OnnxRunner):
+        session, name = model, "onnx"
+    elif isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(".onnx"):
+        session, name = OnnxRunner(model), str(model)
+        if session.scale is None:
+            raise SrganError(f"{model}: ONNX file without srgan metadata (export it with `srgan export`)")
+    else:
+        if isinstance(model, nn.Module):
+            generator, name = model, type(model).__name__
+        else:
+            from srgan.models.weights import load_model
+
+            generator, name = load_model(model), str(model)
+        with tempfile.TemporaryDirectory(prefix="srgan-onnx-") as tmp:
+            session = OnnxRunner(export_onnx(generator, Path(tmp) / "model.onnx"))
+    return Runner(session, session.scale or _scale_of(session), cpu, torch.float32,
+                  _in_channels(session), name)

@@ -1,0 +1,133 @@
+"""`UpscaleOptions`: every choice of an upscale, validated once when it is made.
+
+The CLI, the web server and Python callers all build one of these (from arguments, form fields or
+keywords); everything downstream trusts it. Text forms are accepted where users type them
+(`tile="256"`, `lowpass="gaussian:0.5"`) and normalised here, so a mistake is one `SrganError`
+before any file is read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from srgan.errors import SrganError
+from srgan.inference.colorfix import METHODS as COLOR_FIXES
+from srgan.inference.lowpass import LowPass, parse_lowpass
+
+ALPHA_MODES = ("model", "bicubic")
+BACKENDS = ("torch", "onnxruntime")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+OUTPUT_FORMATS = ("png", "jpg", "webp", "tiff")
+MAX_OUTSCALE = 16
+
+
+@dataclass(frozen=True)
+class UpscaleOptions:
+    """How to upscale and write one image.
+
+    model: shipped weights name, weights file (or `.onnx` for onnxruntime), or a loaded generator;
+        None is the default model.
+    outscale: final size as a factor of the input (None: the model's scale), in (0, 16].
+    tile: LR tile side in pixels, "auto" (fits memory) or None / 0 (whole image).
+    tile_pad: LR context around each tile (None: the model's receptive field, exact result).
+    device: auto | cpu | cuda | cuda:N.  precision: auto | fp32 | bf16 | fp16.
+    backend: torch | onnxruntime.
+    color_fix: none | hist | lowfreq.  lowpass: a `srgan.inference.lowpass` spec or none.
+    alpha: model | bicubic (how transparency is upscaled).
+    format: output format png | jpg | webp | tiff (None: the input's).  quality: JPEG/WebP 1-100.
+    strip_metadata: do not copy ICC profile and EXIF into the output.
+    """
+
+    model: Any = None
+    outscale: float | None = None
+    tile: int | str | None = "auto"
+    tile_pad: int | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    backend: str = "torch"
+    color_fix: str = "none"
+    lowpass: LowPass | str | None = None
+    alpha: str = "model"
+    format: str | None = None
+    quality: int | None = None
+    strip_metadata: bool = False
+
+    def __post_init__(self) -> None:
+        set_ = lambda name, value: object.__setattr__(self, name, value)
+        set_("tile", parse_tile(self.tile))
+        set_("lowpass", parse_lowpass(self.lowpass))
+        if self.outscale is not None:
+            set_("outscale", _number("outscale", self.outscale))
+            if not 0 < self.outscale <= MAX_OUTSCALE:
+                raise SrganError(f"outscale must be between 0 and {MAX_OUTSCALE}, got {self.outscale:g}")
+        if self.tile_pad is not None:
+            set_("tile_pad", _whole("tile_pad", self.tile_pad, minimum=0))
+        if self.quality is not None:
+            set_("quality", _whole("quality", self.quality, minimum=1))
+            if self.quality > 100:
+                raise SrganError(f"quality must be between 1 and 100, got {self.quality}")
+        for name, allowed in (("precision", PRECISIONS), ("backend", BACKENDS), ("color_fix", COLOR_FIXES),
+                              ("alpha", ALPHA_MODES)):
+            set_(name, _choice(name, getattr(self, name), allowed))
+        if self.format is not None:
+            fmt = _choice("format", self.format, (*OUTPUT_FORMATS, "jpeg", "tif"))
+            set_("format", {"jpeg": "jpg", "tif": "tiff"}.get(fmt, fmt))
+        if not isinstance(self.device, str):
+            set_("device", str(self.device))
+        if not isinstance(self.strip_metadata, bool):
+            raise SrganError(f"strip_metadata must be true or false, got {self.strip_metadata!r}")
+
+    def replace(self, **changes: Any) -> UpscaleOptions:
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise SrganError(f"unknown upscale option {unknown[0]!r} (known: {', '.join(field_names())})")
+        return dataclasses.replace(self, **changes)
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(UpscaleOptions)]
+
+
+def parse_tile(tile: int | str | None) -> int | str | None:
+    """'auto', None / 'none' / 0 (whole image) or a positive number of pixels (also as text)."""
+    if tile is None or tile == "auto":
+        return tile
+    if isinstance(tile, str):
+        text = tile.strip().lower()
+        if text in ("auto", "none"):
+            return None if text == "none" else "auto"
+        if not text.isdigit():
+            raise SrganError(f"tile must be auto or a number of pixels, got {tile!r}")
+        tile = int(text)
+    if isinstance(tile, bool) or not isinstance(tile, int) or tile < 0:
+        raise SrganError(f"tile must be auto or a number of pixels, got {tile!r}")
+    return tile or None
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    text = value.strip().lower() if isinstance(value, str) else value
+    if text not in allowed:
+        raise SrganError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return text
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise SrganError(f"{name} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SrganError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise SrganError(f"{name} must be a finite number, got {value!r}")
+    return number
+
+
+def _whole(name: str, value: Any, *, minimum: int) -> int:
+    number = _number(name, value)
+    if number != int(number) or number < minimum:
+        raise SrganError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return int(number)
