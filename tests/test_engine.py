@@ -6,8 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from srgan.errors import SrganError
-from srgan.inference.engine import prepare_model, resolve_device, resolve_precision
+from srgan.inference.engine import prepare_model
 from srgan.inference.fuse import subpixel_tail
 from srgan.models import create
 
@@ -58,26 +57,6 @@ def test_bf16_stays_within_one_level() -> None:
             memory_format=torch.channels_last)).float()
     levels = lambda t: (t.clamp(0, 1) * 255).round()
     assert (levels(bf16) - levels(fp32)).abs().max() <= 1
-
-
-def test_precision_policy() -> None:
-    assert resolve_precision("auto", "cpu") == torch.float32
-    assert resolve_precision("bf16", "cpu") == torch.bfloat16
-    assert resolve_precision(None, "cpu") == torch.float32
-    with pytest.raises(SrganError, match="fp16 is not supported on the CPU"):
-        resolve_precision("fp16", "cpu")
-    with pytest.raises(SrganError):
-        resolve_precision("int8", "cpu")
-
-
-def test_device_resolution() -> None:
-    assert resolve_device("cpu") == torch.device("cpu")
-    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    with pytest.raises(SrganError):
-        resolve_device("tpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(SrganError, match="CUDA is not available"):
-            resolve_device("cuda:0")
 
 
 @pytest.mark.parametrize(("preset", "rewritten"), [("srresnet_x4", True), ("srresnet_x2", True),

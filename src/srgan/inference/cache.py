@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from srgan.errors import SrganError
-from srgan.inference.engine import prepare_model, resolve_device, resolve_precision
+from srgan.hardware import resolve_device, resolve_precision
+from srgan.inference.engine import prepare_model
 from srgan.inference.tiling import tiled_forward
 from srgan.models.weights import DEFAULT_MODEL
 

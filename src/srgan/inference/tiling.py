@@ -22,7 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from srgan.errors import SrganError
-from srgan.inference.engine import resolve_device
+from srgan.hardware import resolve_device
 from srgan.inference.receptive_field import receptive_field_radius
 
 log = logging.getLogger(__name__)

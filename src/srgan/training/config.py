@@ -126,7 +126,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     log_every: int = 100
     seed: int = 0
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 where native (srgan.hardware)
     channels_last: bool = True
     ema: float = 0.0  # EMA decay of the generator weights; 0 disables it
     grad_clip: float = 0.0  # max global gradient norm; 0 disables it

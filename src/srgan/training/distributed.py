@@ -31,21 +31,6 @@ class DistInfo:
         return self.rank == 0
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise SrganError(f"train.device: unknown device {name!r}") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise SrganError("train.device: CUDA was requested but is not available")
-        if device.index is None:
-            device = torch.device(f"cuda:{local_rank}")
-    return device
-
-
 def setup(backend: str, device: torch.device) -> DistInfo:
     """Join the process group torchrun describes in the environment (WORLD_SIZE, RANK, MASTER_ADDR...)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -27,6 +27,7 @@ from torch import nn
 from srgan.data.dataset import TrainPatches, make_loader, round_to_8bit
 from srgan.data.imresize import imresize
 from srgan.errors import SrganError, one_line
+from srgan.hardware import NAMES, resolve_device, resolve_precision
 from srgan.models.generator import Generator
 from srgan.models.weights import load_model, save_model
 from srgan.training import checkpoint as ckpt
@@ -102,12 +103,14 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir else default_run_dir(cfg)
         t = cfg.train
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        self.device = ddp.resolve_device(t.device, local_rank)
+        try:
+            self.device = resolve_device(t.device, local_rank)
+            dtype = resolve_precision(t.precision, self.device)
+        except SrganError as exc:
+            raise SrganError(f"train: {exc}") from exc
         self.dist = ddp.setup(cfg.distributed.backend, self.device)
         if t.threads > 0:
             torch.set_num_threads(t.threads)
-        if t.precision == "fp16" and self.device.type != "cuda":
-            raise SrganError("train.precision: fp16 needs CUDA; use bf16 on CPU")
         if t.deterministic:
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
@@ -116,7 +119,7 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         self._seed(t.seed)
         self.memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
-        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.precision)
+        self.autocast_dtype = None if dtype == torch.float32 else dtype
         self.scale = generator_config(cfg).scale
         self.rec = cfg.recursive
 
@@ -158,7 +161,7 @@ class Trainer:
             self.opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.optim.lr_d, betas=betas,
                                           weight_decay=cfg.optim.weight_decay)
             self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, self._schedule(cfg.optim.lr_d))
-        self.scaler = torch.amp.GradScaler("cuda", enabled=t.precision == "fp16")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
 
         self.iteration = 0
         self.last_checkpoint: Path | None = None
@@ -462,9 +465,10 @@ class Trainer:
         monitor = Monitor(self.run_dir, start=self.iteration, total=t.iterations, log_every=t.log_every,
                           tensorboard=t.tensorboard, enabled=self.dist.main)
         if self.dist.main:
-            log.info("run %s: %s, %s, %d images, %d -> %d iterations on %s x%d process(es)", self.run_dir,
+            log.info("run %s: %s, %s, %d images, %d -> %d iterations on %s x%d process(es) in %s", self.run_dir,
                      cfg.model.preset, "GAN (" + cfg.discriminator.kind + ")" if cfg.gan else "pixel pre-training",
-                     len(self.data.images), self.iteration, t.iterations, self.device, self.dist.world_size)
+                     len(self.data.images), self.iteration, t.iterations, self.device, self.dist.world_size,
+                     NAMES[self.autocast_dtype or torch.float32])
         try:
             if monitor.bar is not None and not monitor.bar.disable:
                 from tqdm.contrib.logging import logging_redirect_tqdm

@@ -1,0 +1,69 @@
+"""One device and precision policy for training and inference: `auto` follows the hardware."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from srgan import hardware
+from srgan.errors import SrganError
+from srgan.hardware import resolve_device, resolve_precision
+
+
+@pytest.fixture
+def native_bf16(monkeypatch):
+    """Pretend the CPU has (True) or lacks (False) native bf16; the real probe is cached."""
+    def set_(value: bool) -> None:
+        monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: value)
+        hardware._warn_slow_bf16.cache_clear()
+    return set_
+
+
+def test_auto_is_fp32_on_a_cpu_without_native_bf16(native_bf16):
+    native_bf16(False)
+    assert resolve_precision("auto", "cpu") == torch.float32
+    assert resolve_precision(None, "cpu") == torch.float32
+
+
+def test_auto_is_bf16_on_a_cpu_with_native_bf16(native_bf16):
+    native_bf16(True)
+    assert resolve_precision("auto", "cpu") == torch.bfloat16
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert resolve_precision("bf16", "cpu") == torch.bfloat16  # no warning where it is native
+
+
+def test_explicit_bf16_without_native_support_warns_once_with_the_cost(native_bf16):
+    native_bf16(False)
+    with pytest.warns(UserWarning, match="12x slower"):
+        assert resolve_precision("bf16", "cpu") == torch.bfloat16
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resolve_precision("bf16", "cpu")
+
+
+def test_the_real_probe_agrees_with_the_kernel():
+    flags = open("/proc/cpuinfo").read()
+    hardware.cpu_has_native_bf16.cache_clear()
+    assert hardware.cpu_has_native_bf16() == (" avx512_bf16" in flags or " amx_bf16" in flags)
+    assert "native bf16: " in hardware.describe_cpu()
+
+
+def test_fp16_and_unknown_precisions_are_refused_on_cpu():
+    with pytest.raises(SrganError, match="fp16 is not supported on the CPU"):
+        resolve_precision("fp16", "cpu")
+    with pytest.raises(SrganError):
+        resolve_precision("int8", "cpu")
+
+
+def test_device_resolution():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    for bad in ("tpu", 5, "cuda:x"):
+        with pytest.raises(SrganError, match="device"):
+            resolve_device(bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(SrganError, match="CUDA is not available"):
+            resolve_device("cuda:0")
