@@ -126,7 +126,7 @@ def _demo_job(args: argparse.Namespace, suffix: str):  # -> batch.Job
     from PIL import Image
     from skimage import data
 
-    from srgan.data.image_io import from_pil
+    from srgan.imaging.io import from_pil
     from srgan.inference.batch import Job
 
     target = Path(args.output or f"astronaut{suffix}.png")
@@ -182,6 +182,12 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--niqe", metavar="MODEL.npz", help="also compute NIQE with this model (niqe_pris_params.npz)")
     p.add_argument("--crops", type=int, default=3, metavar="N",
                    help="images per dataset with zoomed side-by-side crops in the report (default 3)")
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda:N", help="where models run")
+    p.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="model precision (default fp32, so scores do not depend on the machine)")
+    p.add_argument("--tile", default="auto", metavar="auto|N",
+                   help="LR tile side in pixels, 0 for the whole image (default: auto, fits memory; "
+                        "tiles carry the full receptive field, so scores do not change)")
     p.set_defaults(func=_run_eval)
 
 
@@ -195,7 +201,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     if args.out and any(Path(args.out).resolve() == Path(d).resolve() for d in args.data):
         raise SrganError(f"--out {args.out} is a --data folder: choose another folder for the report")
     results = evaluate(args.model, args.data, args.scale, niqe_model=args.niqe,
-                       crops=args.crops if args.out else 0)
+                       crops=args.crops if args.out else 0, device=args.device, precision=args.precision,
+                       tile=args.tile)
     for ds in results.datasets:
         print(format_table(results, ds) + "\n")
     if results.skipped:

@@ -10,7 +10,7 @@ optional colour fix and low-pass -> optional resize to `outscale` -> the caller'
 - Grayscale is replicated to RGB for the model and averaged back to one channel.
 - `outscale`: the model's output is resized to `outscale` x the input with antialiased bicubic
   interpolation on floats, before rounding. PyTorch's (Keys cubic, antialiased when shrinking, like
-  MATLAB's) rather than `srgan.data.imresize`, whose dense resize matrices would need hundreds of MB
+  MATLAB's) rather than `srgan.imaging.imresize`, whose dense resize matrices would need hundreds of MB
   for an 8000-pixel output, and rather than PIL, which works on 8-bit data.
 - Models given by name or path are loaded once and cached per (file, device, precision, backend).
 """
@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from srgan.data.image_io import LoadedImage, from_pil, to_pil
 from srgan.errors import SrganError
+from srgan.imaging.io import LoadedImage, from_pil, to_pil
 from srgan.inference.colorfix import METHODS as COLOR_FIXES
 from srgan.inference.colorfix import color_fix as apply_color_fix
 from srgan.inference.engine import prepare_model, resolve_device, resolve_precision
