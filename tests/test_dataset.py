@@ -7,12 +7,14 @@ import logging
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
-from srgan.data.dataset import StepBatchSampler, TrainPatches, make_loader
-from srgan.data.folders import list_images
-from srgan.data.imresize import imresize
+from srgan.data.dataset import HRImages, StepBatchSampler, TrainPatches, make_loader, training_images
+from srgan.data.degradation import benchmark_hr
 from srgan.errors import SrganError
+from srgan.imaging.folders import list_images
+from srgan.imaging.imresize import imresize
+from srgan.imaging.io import read_image
 
 
 def _write(path, size=(40, 30), mode="RGB", seed=0):
@@ -39,9 +41,17 @@ def test_list_images_is_recursive_sorted_and_filters_extensions(folder):
     assert names == ["a.png", "b.JPG", "c.bmp", "g.webp"]
 
 
+def test_list_images_skips_hidden_files_and_subfolders_unless_recursive(folder):
+    (folder / ".hidden.png").write_bytes(b"")
+    (folder / ".cache").mkdir()
+    _write(folder / ".cache" / "thumb.png")
+    assert [p.name for p in list_images(folder, recursive=False)] == ["a.png"]
+    assert [p.name for p in list_images(folder)] == ["a.png", "b.JPG", "c.bmp", "g.webp"]
+
+
 def test_missing_folder_is_a_one_line_error(tmp_path):
     with pytest.raises(SrganError, match="image folder not found: .*nope"):
-        list_images([tmp_path / "nope"])
+        training_images([tmp_path / "nope"])
 
 
 def test_lr_is_matlab_bicubic_of_the_hr_crop_rounded_to_8_bits(shared):
@@ -69,6 +79,35 @@ def test_every_image_is_visited_once_per_pass(folder):
     for epoch in range(2):
         seen = sorted(data._image_index(epoch * n + i) for i in range(n))
         assert seen == list(range(n))
+
+
+def test_training_evaluation_and_upscale_read_the_same_pixels(tmp_path):
+    """One reader everywhere: a JPEG with EXIF orientation 6 is upright, and a 16-bit gray PNG keeps 16
+    bits in `srgan upscale` and is reduced to 8 bits one way, round(v / 257), in training and evaluation."""
+    rng = np.random.default_rng(5)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    Image.fromarray(rng.integers(0, 256, (12, 20, 3), dtype=np.uint8)).save(tmp_path / "rotated.jpg",
+                                                                           exif=exif.tobytes(), quality=95)
+    deep = rng.integers(0, 65536, (16, 24)).astype(np.uint16)
+    Image.frombytes("I;16", (24, 16), deep.astype("<u2").tobytes()).save(tmp_path / "deep.png")
+    with Image.open(tmp_path / "rotated.jpg") as im:
+        upright = np.asarray(ImageOps.exif_transpose(im))
+    assert upright.shape == (20, 12, 3)
+    deep8 = np.round(deep / 257).astype(np.uint8)
+    assert np.mean(deep8 != deep >> 8) > 0.2  # a reader that drops the low byte would differ
+    expected = {"rotated.jpg": upright, "deep.png": deep8[..., None]}
+
+    training = HRImages(list_images(tmp_path), min_size=1)
+    assert [p.name for p in training.paths] == ["deep.png", "rotated.jpg"]
+    for index, path in enumerate(training.paths):
+        want = expected[path.name]
+        upscaled_input = read_image(path)  # what `srgan upscale` / `srgan.upscale` read
+        scale = 65535 if path.name == "deep.png" else 255
+        full = np.round(upscaled_input.pixels.numpy().transpose(1, 2, 0) * scale)
+        assert np.array_equal(full, deep[..., None] if scale == 65535 else upright)
+        assert np.array_equal(benchmark_hr(path, 4).permute(1, 2, 0).numpy(), want)  # evaluation
+        assert np.array_equal(training[index], np.broadcast_to(want, (*want.shape[:2], 3)))  # training
 
 
 def test_grayscale_becomes_rgb(tmp_path):

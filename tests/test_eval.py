@@ -17,8 +17,13 @@ import pytest
 import torch
 from PIL import Image
 
+import srgan
 from srgan.cli import main
+from srgan.data.degradation import benchmark_hr, degrade
 from srgan.evaluation import evaluate
+from srgan.evaluation import runner as evaluation_runner
+from srgan.evaluation.runner import make_upscaler
+from srgan.inference.cache import build_runner
 from srgan.models import create
 from srgan.models.weights import save_model
 
@@ -78,6 +83,72 @@ def test_models_gray_images_and_niqe(shared, tmp_path, capsys):
     means = report["datasets"]["mini"]
     assert means["lanczos"]["psnr"] > means[str(weights)]["psnr"]  # an untrained net is worse than interpolation
     assert len(list(out.glob("crop_mini_b-gray_*.png"))) == 5  # LR, bicubic, model, lanczos, HR
+
+
+def _mini_dataset(shared, folder):
+    """A colour and a gray crop (LR 62x35 at x4: 2 x 2 tiles of 32)."""
+    folder.mkdir()
+    with Image.open(shared / "datasets" / "Set5" / "bird.png") as im:
+        im.crop((0, 0, 250, 140)).save(folder / "a_rgb.png")
+    with Image.open(shared / "datasets" / "Set14" / "bridge.png") as im:
+        im.crop((0, 0, 250, 141)).save(folder / "b_gray.png")
+    return folder
+
+
+def _record_model_inputs(monkeypatch) -> list[tuple[tuple[int, ...], torch.dtype]]:
+    """(shape, dtype) of every batch the models of `evaluate` are called with."""
+    calls: list[tuple[tuple[int, ...], torch.dtype]] = []
+    hooked: set[int] = set()
+
+    def spy(*args, **kwargs):
+        runner = build_runner(*args, **kwargs)
+        if id(runner.model) not in hooked:
+            hooked.add(id(runner.model))
+            runner.model.register_forward_pre_hook(lambda _, inputs: calls.append((tuple(inputs[0].shape),
+                                                                                   inputs[0].dtype)))
+        return runner
+
+    monkeypatch.setattr(evaluation_runner, "build_runner", spy)
+    return calls
+
+
+def test_tiled_evaluation_scores_exactly_as_the_whole_image(shared, tmp_path, capsys, monkeypatch):
+    """Models run through the inference engine: with the default context (the receptive field) tiles
+    give the whole-image scores, and --device/--precision/--tile reach it from the command line."""
+    data = _mini_dataset(shared, tmp_path / "mini")
+    calls = _record_model_inputs(monkeypatch)
+    whole = evaluate(["srresnet_x4"], [data], 4, progress=False, tile=0, device="cpu")
+    assert calls == [((1, 3, 35, 62), torch.float32)] * 2  # gray goes in as RGB
+    calls.clear()
+    tiled = evaluate(["srresnet_x4"], [data], 4, progress=False, tile=32, device="cpu")
+    assert len(calls) == 2 * 4  # 2 x 2 tiles per image
+    assert [r.image for r in tiled.images] == ["a_rgb.png", "b_gray.png"]
+    for a, b in zip(whole.images, tiled.images, strict=True):
+        assert a.image == b.image and abs(a.psnr - b.psnr) <= 1e-9 and abs(a.ssim - b.ssim) <= 1e-9
+    calls.clear()
+    code = main(["eval", "--model", "srresnet_x4", "--data", str(data), "--scale", "4", "--device", "cpu",
+                 "--precision", "bf16", "--tile", "32"])
+    assert code == 0 and len(calls) == 8 and {dtype for _, dtype in calls} == {torch.bfloat16}
+    bf16 = _table_psnr(capsys.readouterr().out, "srresnet_x4")
+    assert abs(bf16 - whole.summary("mini", "srresnet_x4")["psnr"]) < 0.05
+    args = ["eval", "--model", "srresnet_x4", "--data", str(data), "--scale", "4", "--device", "cpu"]
+    _assert_one_line_error(capsys, main([*args, "--precision", "fp16"]), "fp16")
+    _assert_one_line_error(capsys, main([*args, "--tile", "big"]), "tile")
+
+
+def test_models_see_gray_and_colour_images_as_srgan_upscale_does(shared, tmp_path):
+    """Evaluation's SR image is `srgan.upscale`'s, pixel for pixel: gray LR replicated to RGB and the
+    output averaged back to one channel, rounded to 8 bits."""
+    data = _mini_dataset(shared, tmp_path / "mini")
+    run = make_upscaler("srresnet_x4", 4, device="cpu", precision="fp32", tile="auto")
+    for name, channels in (("a_rgb.png", 3), ("b_gray.png", 1)):
+        lr = degrade(benchmark_hr(data / name, 4), 4)
+        assert lr.shape[0] == channels
+        array = lr.permute(1, 2, 0).numpy()
+        expected = srgan.upscale(array[..., 0] if channels == 1 else array, "srresnet_x4", device="cpu",
+                                 precision="fp32")
+        sr = run(lr).permute(1, 2, 0).numpy()
+        assert np.array_equal(sr[..., 0] if channels == 1 else sr, expected)
 
 
 def test_api_results_match_direct_metrics(shared):

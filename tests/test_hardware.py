@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -45,7 +46,7 @@ def test_explicit_bf16_without_native_support_warns_once_with_the_cost(native_bf
 
 
 def test_the_real_probe_agrees_with_the_kernel():
-    flags = open("/proc/cpuinfo").read()
+    flags = Path("/proc/cpuinfo").read_text()
     hardware.cpu_has_native_bf16.cache_clear()
     assert hardware.cpu_has_native_bf16() == (" avx512_bf16" in flags or " amx_bf16" in flags)
     assert "native bf16: " in hardware.describe_cpu()

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from srgan.data.color import rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
-from srgan.data.imresize import imresize
+from srgan.imaging.color import rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
+from srgan.imaging.imresize import imresize
 
 CASES = [("bird_x4", 4), ("butterfly_x4", 4), ("head_x2", 2), ("woman_x3", 3)]
 

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from srgan.data.color import rgb_to_y
 from srgan.errors import SrganError
+from srgan.imaging.color import rgb_to_y
 from srgan.losses import (
     PerceptualLoss,
     adversarial_loss,

@@ -9,9 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
+from srgan.data.degradation import degrade, mod_crop
 from srgan.errors import SrganError
 from srgan.evaluation import evaluate
-from srgan.evaluation.runner import bicubic_upscaler, degrade, load_hr, mod_crop
+from srgan.evaluation.runner import bicubic_upscaler
+from srgan.imaging.io import read_8bit
 from srgan.metrics.niqe import NiqeModel
 from srgan.metrics.psnr_ssim import psnr_rgb, psnr_y, ssim_float64, ssim_rgb, ssim_y, y_channel
 from srgan.metrics.ssim import ssim
@@ -46,12 +48,25 @@ def test_bicubic_reproduces_published_baselines(shared, dataset, scale, psnr, ss
     assert abs(got["ssim"] - ssim_value) <= 0.002, got
 
 
+# The shipped srresnet_x4 in README's table (x4, PSNR dB, SSIM); measured on the CPU in fp32. Set14
+# holds a gray image (bridge), which goes through the model as in `srgan upscale`.
+README_SHIPPED = [("Set5", 29.49, 0.8353), ("Set14", 26.73, 0.7314)]
+
+
+@pytest.mark.parametrize("dataset,psnr,ssim_value", README_SHIPPED)
+def test_shipped_model_reproduces_the_readme_table(shared, dataset, psnr, ssim_value):
+    """`srgan eval --model srresnet_x4` (through the inference engine, fp32) gives the README numbers."""
+    results = evaluate(["srresnet_x4"], [shared / "datasets" / dataset], 4, progress=False, device="cpu")
+    got = results.summary(dataset, "srresnet_x4")
+    assert (round(got["psnr"], 2), round(got["ssim"], 4)) == (psnr, ssim_value), got
+
+
 def test_unrounded_y_misses_set5_x2(shared):
     """Why luma is rounded: Y kept in double (BasicSR's Python port) scores Set5 x2 bicubic 0.03 dB
     above the published 33.66, outside the tolerance; MATLAB's rgb2ycbcr on uint8 returns uint8."""
     scores = {True: [], False: []}
     for path in sorted((shared / "datasets" / "Set5").glob("*.png")):
-        hr = mod_crop(load_hr(path), 2)
+        hr = mod_crop(read_8bit(path), 2)
         sr = bicubic_upscaler(2)(degrade(hr, 2))
         for round_y, values in scores.items():
             values.append(psnr_y(sr, hr, 2, round_y=round_y))
@@ -61,7 +76,7 @@ def test_unrounded_y_misses_set5_x2(shared):
 
 def test_gray_image_is_scored_on_its_own_channel(shared):
     """Set14's bridge.png is grayscale: MATLAB scripts score the gray values, not the Y of an RGB copy."""
-    hr = mod_crop(load_hr(shared / "datasets" / "Set14" / "bridge.png"), 4)
+    hr = mod_crop(read_8bit(shared / "datasets" / "Set14" / "bridge.png"), 4)
     assert hr.shape[0] == 1
     sr = bicubic_upscaler(4)(degrade(hr, 4))
     rgb_sr, rgb_hr = sr.expand(3, -1, -1), hr.expand(3, -1, -1)

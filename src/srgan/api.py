@@ -122,7 +122,7 @@ def upscale_demo(output: str | Path | None = None, *, options: UpscaleOptions | 
     from PIL import Image
     from skimage import data
 
-    from srgan.data.image_io import from_pil
+    from srgan.imaging.io import from_pil
     from srgan.inference import batch
 
     opts = options or UpscaleOptions()

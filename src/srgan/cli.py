@@ -136,12 +136,18 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--niqe", metavar="MODEL.npz", help="also compute NIQE with this model (niqe_pris_params.npz)")
     p.add_argument("--crops", type=int, default=3, metavar="N",
                    help="images per dataset with zoomed side-by-side crops in the report (default 3)")
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda:N", help="where models run")
+    p.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="model precision (default fp32, so scores do not depend on the machine)")
+    p.add_argument("--tile", default="auto", metavar="auto|N",
+                   help="LR tile side in pixels, 0 for the whole image (default: auto, fits memory; "
+                        "tiles carry the full receptive field, so scores do not change)")
     p.set_defaults(func=_run_eval)
 
 
 def _run_eval(args: argparse.Namespace) -> int:
     results = api.evaluate(args.model, args.data, args.scale, niqe_model=args.niqe, crops=args.crops,
-                           report_dir=args.out)
+                           report_dir=args.out, device=args.device, precision=args.precision, tile=args.tile)
     for ds in results.datasets:
         print(api.format_table(results, ds) + "\n")
     if results.skipped:

@@ -1,1 +1,2 @@
-"""Images in and out: file I/O, MATLAB-compatible resizing, colour spaces, training datasets."""
+"""Training data and the benchmark degradation: HR crops with their LR made on the fly, and the LR
+images evaluation and validation score models on."""

@@ -21,24 +21,34 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-from srgan.data.folders import list_images
-from srgan.data.imresize import imresize
-from srgan.errors import SrganError, one_line
+from srgan.errors import SrganError
+from srgan.imaging.folders import list_images
+from srgan.imaging.formats import IMAGE_SUFFIXES
+from srgan.imaging.imresize import imresize
+from srgan.imaging.io import read_8bit
+from srgan.imaging.quantize import round_to_8bit
 
 log = logging.getLogger(__name__)
 
 
+def training_images(folders: Sequence[str | os.PathLike] | str | os.PathLike) -> list[Path]:
+    """The image files under `folders` and all their subfolders, in a fixed order."""
+    folders = [folders] if isinstance(folders, (str, os.PathLike)) else list(folders)
+    if not folders:
+        raise SrganError("no image folder given (set data.folders)")
+    found = [path for folder in folders for path in list_images(folder, recursive=True)]
+    if not found:
+        suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
+        raise SrganError(f"no images ({suffixes}) found in {', '.join(map(str, folders))}")
+    return found
+
+
 def read_rgb(path: Path) -> np.ndarray:
-    """HxWx3 uint8; gray, palette and alpha images become RGB (alpha dropped: SR targets are opaque)."""
-    with Image.open(path) as im:
-        im.load()
-        if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-            array = np.asarray(im, dtype=np.float64)
-            array = np.round(array / max(65535.0, 1.0) * 255.0).astype(np.uint8)
-            return np.repeat(array[:, :, None], 3, axis=2)
-        return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    """HxWx3 uint8 through the one reader (`imaging.io.read_8bit`: EXIF orientation applied, CMYK and
+    palette converted, 16 bits reduced to 8 the one way, alpha dropped since SR targets are opaque);
+    gray files are replicated to three equal channels, the gray RGB image a model is trained on."""
+    return np.ascontiguousarray(read_8bit(path).expand(3, -1, -1).permute(1, 2, 0).numpy())
 
 
 class HRImages:
@@ -57,9 +67,9 @@ class HRImages:
         for path in paths:
             try:
                 array = read_rgb(path)
-            except Exception as exc:  # noqa: BLE001 - PIL raises many types for damaged files
+            except SrganError as exc:  # the message names the file
                 if warn:
-                    log.warning("skipping unreadable image %s (%s)", path, one_line(exc))
+                    log.warning("skipping unreadable image: %s", exc)
                 continue
             if min(array.shape[:2]) < min_size and small_images == "skip":
                 skipped_small += 1
@@ -93,7 +103,7 @@ class TrainPatches(torch.utils.data.Dataset):
                  warn: bool = True) -> None:
         if hr_crop % scale:
             raise SrganError(f"the HR crop {hr_crop} must be a multiple of the scale {scale}")
-        self.images = HRImages(list_images(folders), min_size=hr_crop, small_images=small_images,
+        self.images = HRImages(training_images(folders), min_size=hr_crop, small_images=small_images,
                                cache_bytes=cache_bytes, warn=warn)
         self.hr_crop, self.scale, self.seed = hr_crop, scale, seed
         self.flips, self.rotations, self.quantize_lr = flips, rotations, quantize_lr
@@ -133,11 +143,6 @@ class TrainPatches(torch.utils.data.Dataset):
         lr = imresize(hr, 1.0 / self.scale)
         # the evaluation protocol feeds uint8 LR images
         return (round_to_8bit(lr) if self.quantize_lr else lr.clamp_(0.0, 1.0)), hr
-
-
-def round_to_8bit(x: torch.Tensor) -> torch.Tensor:
-    """[0, 1] floats rounded to the nearest of the 256 values a uint8 image can hold (in place)."""
-    return x.mul_(255.0).round_().clamp_(0, 255).div_(255.0)
 
 
 def color_jitter(hr: torch.Tensor, rng: np.random.Generator, *, p: float, brightness: float, saturation: float,

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from srgan.evaluation.runner import CropPanel, EvalResults
-from srgan.models.weights import atomic_write
+from srgan.files import atomic_write
 
 ZOOM_WIDTH = 256  # on-screen size of every tile: small windows enlarged with nearest neighbour
 

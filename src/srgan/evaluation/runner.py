@@ -2,10 +2,12 @@
 
 The protocol is the one of the MATLAB evaluation scripts of EDSR/RCAN, which reproduces the
 published bicubic baselines (VDSR/EDSR tables) on Set5/Set14/BSD100 within 0.02 dB:
-HR mod-cropped to the scale; LR = MATLAB bicubic `imresize(hr, 1/s)` of the uint8 HR, rounded to
-uint8 (as the LR PNGs of the benchmarks are); SR rounded to uint8; scored on the Y channel of
-MATLAB's `rgb2ycbcr` of the uint8 images (BT.601, 16..235, uint8) with `scale` pixels cropped per
-border; SSIM with an 11x11 Gaussian window, sigma 1.5.
+HR and LR as `srgan.data.degradation` makes them (the file through the one reader as 8 bits,
+mod-cropped; MATLAB bicubic `imresize(hr, 1/s)` of the uint8 HR, rounded to uint8); SR rounded to
+uint8; scored on the Y channel of MATLAB's `rgb2ycbcr` of the uint8 images (BT.601, 16..235, uint8)
+with `scale` pixels cropped per border; SSIM with an 11x11 Gaussian window, sigma 1.5. Gray files
+stay one channel and are scored on it, as the MATLAB scripts do (models see them as in `srgan
+upscale`: replicated to RGB, the output averaged back to gray).
 """
 
 from __future__ import annotations
@@ -16,18 +18,26 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from tqdm import tqdm
 
-from srgan.data.image_io import IMAGE_SUFFIXES
-from srgan.data.imresize import imresize
+from srgan.data.degradation import benchmark_hr, degrade
 from srgan.errors import SrganError
+from srgan.imaging.folders import list_images
+from srgan.imaging.formats import IMAGE_SUFFIXES
+from srgan.imaging.imresize import imresize
+from srgan.imaging.io import LoadedImage
+from srgan.imaging.quantize import to_uint8
+from srgan.inference.cache import build_runner
+from srgan.inference.options import UpscaleOptions, parse_tile
+from srgan.inference.upscale import upscale_loaded
 from srgan.metrics.niqe import NiqeModel
-from srgan.metrics.psnr_ssim import psnr_y, ssim_y, to_uint8, y_channel
+from srgan.metrics.psnr_ssim import psnr_y, ssim_y, y_channel
 
 log = logging.getLogger(__name__)
 
@@ -39,35 +49,9 @@ CROP_SIZE = 64  # HR pixels of the report's zoomed window (a multiple of every s
 Upscaler = Callable[[torch.Tensor], torch.Tensor]  # uint8 (C, h, w) -> uint8 (C, sh, sw)
 
 
-# ---------------------------------------------------------------- images and degradation
-def load_hr(path: Path) -> torch.Tensor:
-    """uint8 (C, H, W): C = 1 for grayscale files (scored on the gray channel itself), else 3."""
-    with Image.open(path) as im:
-        im.load()
-        if im.mode in ("L", "LA", "I;16", "I", "1"):
-            im = im.convert("L") if im.mode != "I;16" else Image.fromarray((np.asarray(im) >> 8).astype(np.uint8))
-            return torch.from_numpy(np.array(im, dtype=np.uint8)).unsqueeze(0)
-        return torch.from_numpy(np.array(im.convert("RGB"), dtype=np.uint8)).permute(2, 0, 1).contiguous()
-
-
-def mod_crop(img: torch.Tensor, scale: int) -> torch.Tensor:
-    h, w = img.shape[-2:]
-    return img[..., : h - h % scale, : w - w % scale]
-
-
-def quantize(x: torch.Tensor) -> torch.Tensor:
-    """0..255 floats -> uint8, as MATLAB's imresize returns uint8 for uint8 input."""
-    return x.clamp(0, 255).round().to(torch.uint8)
-
-
-def degrade(hr: torch.Tensor, scale: int) -> torch.Tensor:
-    """The benchmark LR image: MATLAB bicubic (antialiased) downscale of the uint8 HR, in uint8."""
-    return quantize(imresize(hr.to(torch.float64), 1 / scale))
-
-
 # ---------------------------------------------------------------- upscalers
 def bicubic_upscaler(scale: int) -> Upscaler:
-    return lambda lr: quantize(imresize(lr.to(torch.float64), scale))
+    return lambda lr: to_uint8(imresize(lr.to(torch.float64), scale), peak=255)
 
 
 def lanczos_upscaler(scale: int) -> Upscaler:
@@ -81,35 +65,30 @@ def lanczos_upscaler(scale: int) -> Upscaler:
     return run
 
 
-def model_upscaler(name_or_path: str, scale: int) -> Upscaler:
-    """A generator run in float32 on the whole LR image; gray images go in as RGB and come back as
-    their luma (ITU-R 601 weights, like MATLAB rgb2gray), so they are scored on one gray channel."""
-    from srgan.models.weights import load_model
-
-    model = load_model(name_or_path).eval()
-    model_scale = getattr(getattr(model, "config", None), "scale", scale)
-    if model_scale != scale:
-        raise SrganError(f"model {name_or_path!r} upscales x{model_scale}, but --scale is {scale}")
-    luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+def model_upscaler(name_or_path: str, scale: int, *, device: str = "auto", precision: str = "fp32",
+                   tile: int | str | None = "auto") -> Upscaler:
+    """A generator run by the inference engine exactly as `srgan upscale` runs it (`build_runner`:
+    batch norm folded, device and precision; `upscale_loaded`: tiles, gray images replicated to
+    RGB and averaged back to one channel), its output rounded to uint8."""
+    options = UpscaleOptions(model=name_or_path, tile=tile, device=device, precision=precision)
+    runner = build_runner(name_or_path, device=options.device, precision=options.precision)
+    if runner.scale != scale:
+        raise SrganError(f"model {name_or_path!r} upscales x{runner.scale}, but --scale is {scale}")
 
     def run(lr: torch.Tensor) -> torch.Tensor:
-        x = lr.unsqueeze(0).float().div(255)
-        gray = x.shape[1] == 1
-        with torch.inference_mode():
-            y = model(x.expand(-1, 3, -1, -1) if gray else x).clamp(0, 1)
-        if gray:
-            y = (y * luma).sum(dim=1, keepdim=True)
-        return to_uint8(y[0])
+        image = LoadedImage(pixels=lr.float().div(255), mode="L" if lr.shape[0] == 1 else "RGB")
+        return to_uint8(upscale_loaded(image, runner, options).pixels)
 
     return run
 
 
-def make_upscaler(spec: str, scale: int) -> Upscaler:
+def make_upscaler(spec: str, scale: int, **engine: Any) -> Upscaler:
+    """'bicubic', 'lanczos', or a model run with the inference `engine` options (device, precision, tile)."""
     if spec == "bicubic":
         return bicubic_upscaler(scale)
     if spec == "lanczos":
         return lanczos_upscaler(scale)
-    return model_upscaler(spec, scale)
+    return model_upscaler(spec, scale, **engine)
 
 
 # ---------------------------------------------------------------- results
@@ -155,13 +134,12 @@ class EvalResults:
 
 
 # ---------------------------------------------------------------- evaluation
-def list_images(folder: Path) -> tuple[list[Path], list[str]]:
-    """Image files of a folder sorted by name, and the names of the other files (skipped)."""
-    if not folder.is_dir():
-        raise SrganError(f"dataset folder not found: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
-    others = [str(p) for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
+def _dataset_files(folder: Path) -> tuple[list[Path], list[str]]:
+    """The images of a dataset folder (not its subfolders) sorted by name, and its other files
+    (named in a warning and skipped)."""
+    images = list_images(folder, recursive=False)
+    others = sorted(str(p) for p in folder.iterdir()
+                    if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in IMAGE_SUFFIXES)
     return images, others
 
 
@@ -194,9 +172,15 @@ def _niqe_or_none(model: NiqeModel, y: torch.Tensor, path: Path) -> float | None
 
 
 def evaluate(models: Sequence[str], datasets: Sequence[str | Path], scale: int, *,
-             niqe_model: str | Path | None = None, crops: int = 0, progress: bool | None = None) -> EvalResults:
+             niqe_model: str | Path | None = None, crops: int = 0, progress: bool | None = None,
+             device: str = "auto", precision: str = "fp32", tile: int | str | None = "auto") -> EvalResults:
     """Score each model ('bicubic', 'lanczos', a preset with shipped weights, or a weights file) on
-    each dataset folder. `crops` images per dataset also get zoomed side-by-side windows."""
+    each dataset folder. `crops` images per dataset also get zoomed side-by-side windows.
+
+    Models run through the inference engine of `srgan upscale` with its `device`, `precision` and
+    `tile` options. Precision defaults to fp32 (not upscale's `auto`, which is bf16 on CUDA) so that
+    scores do not depend on the machine; `tile="auto"` runs benchmark-sized images whole and tiles
+    large ones, with the exact context, so the score is the same either way."""
     if scale not in SCALES:
         raise SrganError(f"scale must be one of {', '.join(map(str, SCALES))}, got {scale}")
     if not models:
@@ -208,9 +192,10 @@ def evaluate(models: Sequence[str], datasets: Sequence[str | Path], scale: int, 
         raise SrganError("no dataset folder given")
     if len({f.name for f in folders}) != len(folders):
         raise SrganError(f"dataset folders must have distinct names (they label the tables): {', '.join(map(str, folders))}")
+    engine = {"device": device, "precision": precision, "tile": parse_tile(tile)}
     niqe_fn = NiqeModel.load(niqe_model) if niqe_model is not None else None
-    listed = [(folder, *list_images(folder)) for folder in folders]  # fail fast on a missing folder
-    upscalers = {spec: make_upscaler(spec, scale) for spec in models}
+    listed = [(folder, *_dataset_files(folder)) for folder in folders]  # fail fast on a missing folder
+    upscalers = {spec: make_upscaler(spec, scale, **engine) for spec in models}
     bicubic = upscalers.get("bicubic") or bicubic_upscaler(scale)
     results = EvalResults(scale=scale, models=list(models), datasets=[f.name for f in folders])
 
@@ -223,9 +208,9 @@ def evaluate(models: Sequence[str], datasets: Sequence[str | Path], scale: int, 
         bar = tqdm(paths, desc=f"{folder.name} x{scale}", unit="img", disable=None if progress is None else not progress)
         for i, path in enumerate(bar):
             try:
-                hr = mod_crop(load_hr(path), scale)
-            except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-                log.warning("%s: cannot be read as an image (%s), skipped", path, type(exc).__name__)
+                hr = benchmark_hr(path, scale)
+            except SrganError as exc:
+                log.warning("cannot be read as an image, skipped: %s", exc)
                 results.skipped.append(str(path))
                 continue
             if min(hr.shape[-2:]) < 2 * scale + 11:

@@ -19,9 +19,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from srgan.data import image_io
-from srgan.data.image_io import FORMAT_SUFFIX, FORMATS, IMAGE_SUFFIXES, LoadedImage
 from srgan.errors import SrganError
+from srgan.imaging.folders import list_images
+from srgan.imaging.formats import FORMATS, format_suffix
+from srgan.imaging.io import LoadedImage, read_image, write_image
 from srgan.inference.cache import Runner
 from srgan.inference.options import UpscaleOptions
 from srgan.inference.upscale import upscale_loaded
@@ -38,7 +39,7 @@ class Job:
     load: Callable[[], LoadedImage] | None = None  # instead of reading `source` (the demo image)
 
     def read(self) -> LoadedImage:
-        return self.load() if self.load is not None else image_io.read_image(self.source)
+        return self.load() if self.load is not None else read_image(self.source)
 
 
 @dataclass
@@ -72,7 +73,7 @@ def collect_inputs(inputs: Iterable[str], *, recursive: bool = False
     for text in inputs:
         path = Path(text)
         if path.is_dir():
-            images = _images_in(path, recursive)
+            images = list_images(path, recursive)
             if not images:
                 missing.append((text, "no images in this folder" + ("" if recursive else " (try --recursive)")))
             for image in images:
@@ -83,7 +84,7 @@ def collect_inputs(inputs: Iterable[str], *, recursive: bool = False
             matches = sorted(Path(m) for m in glob.glob(text, recursive=recursive))
             files = [m for m in matches if m.is_file()]
             for folder in (m for m in matches if m.is_dir()):
-                files += _images_in(folder, recursive)
+                files += list_images(folder, recursive)
             if not files:
                 missing.append((text, "no files match this pattern"))
             for file in files:
@@ -93,18 +94,10 @@ def collect_inputs(inputs: Iterable[str], *, recursive: bool = False
     return found, missing
 
 
-def _images_in(folder: Path, recursive: bool) -> list[Path]:
-    pattern = folder.rglob("*") if recursive else folder.glob("*")
-    return sorted(p for p in pattern if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                  and not p.name.startswith("."))
-
-
 def output_name(source: Path, suffix: str, fmt: str | None) -> str:
     """`stem + suffix + extension`: the extension of `fmt`, else the input's when it is writable, else .png."""
     if fmt:
-        ext = FORMAT_SUFFIX.get(fmt.lower())
-        if ext is None:
-            raise SrganError(f"unknown output format {fmt!r} (choose png, jpg, webp or tiff)")
+        ext = format_suffix(fmt)
     else:
         ext = source.suffix if source.suffix.lower() in FORMATS else ".png"
     return f"{source.stem}{suffix}{ext}"
@@ -168,8 +161,8 @@ def run_jobs(jobs: list[Job], runner: Runner, options: UpscaleOptions, *, strict
             try:
                 image = job.read()
                 result = upscale_loaded(image, runner, options, progress=progress and not many)
-                image_io.write_image(job.target, result, format=options.format, quality=options.quality,
-                                     strip_metadata=options.strip_metadata)
+                write_image(job.target, result, format=options.format, quality=options.quality,
+                            strip_metadata=options.strip_metadata)
             except SrganError as exc:
                 if strict:
                     raise

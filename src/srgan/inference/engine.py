@@ -40,5 +40,5 @@ def prepare_model(model: nn.Module, device: str | torch.device = "cpu",
     prepared = prepared.to(device=device, dtype=dtype, memory_format=torch.channels_last)
     for p in prepared.parameters():
         p.requires_grad_(False)
-    log.info("model on %s in %s (%d batch norms folded)", device, NAMES[dtype], folded)
+    log.debug("model on %s in %s (%d batch norms folded)", device, NAMES[dtype], folded)
     return prepared

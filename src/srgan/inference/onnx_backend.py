@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 from srgan.errors import SrganError, one_line
+from srgan.files import atomic_write
 from srgan.inference.fuse import fold_batch_norms
 from srgan.models.generator import GeneratorConfig
-from srgan.models.weights import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ caller's kind.
 - Grayscale is replicated to RGB for the model and averaged back to one channel.
 - `outscale`: the model's output is resized to `outscale` x the input with antialiased bicubic
   interpolation on floats, before rounding. PyTorch's (Keys cubic, antialiased when shrinking, like
-  MATLAB's) rather than `srgan.data.imresize`, whose dense resize matrices would need hundreds of MB
+  MATLAB's) rather than `srgan.imaging.imresize`, whose dense resize matrices would need hundreds of MB
   for an 8000-pixel output, and rather than PIL, which works on 8-bit data.
 """
 
@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from srgan.data.image_io import LoadedImage, from_pil, to_pil
 from srgan.errors import SrganError
+from srgan.imaging.io import LoadedImage, from_pil, to_pil
 from srgan.inference.cache import Runner
 from srgan.inference.colorfix import color_fix as apply_color_fix
 from srgan.inference.lowpass import apply_lowpass

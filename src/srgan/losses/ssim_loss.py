@@ -20,7 +20,7 @@ def ssim_loss(sr: torch.Tensor, hr: torch.Tensor, *, on_y: bool = False, data_ra
     with torch.autocast(sr.device.type, enabled=False):
         x, y = sr.float(), hr.float()
         if on_y:
-            from srgan.data.color import rgb_to_y
+            from srgan.imaging.color import rgb_to_y
 
             x, y = rgb_to_y(x / data_range) * data_range, rgb_to_y(y / data_range) * data_range
         return 1.0 - ssim(x, y, data_range=data_range).mean()

@@ -21,9 +21,9 @@ import torch
 from scipy.ndimage import correlate1d
 from scipy.special import gamma
 
-from srgan.data.color import rgb_to_y
-from srgan.data.imresize import imresize
 from srgan.errors import SrganError
+from srgan.imaging.color import rgb_to_y
+from srgan.imaging.imresize import imresize
 
 BLOCK = 96
 _GAM = np.arange(0.2, 10.0005, 0.001)  # MATLAB 0.2:0.001:10, the grid the shape parameters are matched on

@@ -21,15 +21,10 @@ import numpy as np
 import torch
 from scipy.ndimage import correlate1d
 
-from srgan.data.color import rgb_to_y
+from srgan.imaging.color import rgb_to_y
 from srgan.metrics.ssim import gaussian_window
 
 ImageLike = torch.Tensor | np.ndarray
-
-
-def to_uint8(img01: torch.Tensor) -> torch.Tensor:
-    """A float image in [0, 1] quantised as it would be saved: clamp, x255, round half to even."""
-    return (img01.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
 def _as_batch(img: ImageLike) -> torch.Tensor:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import torch
 from torch import nn
 
 from srgan.errors import SrganError
+from srgan.files import atomic_write
 from srgan.models.generator import Generator, GeneratorConfig
 from srgan.models.registry import names, preset_config
 
@@ -25,28 +25,6 @@ DEFAULT_MODEL = "srresnet_x4"
 def shipped_weights() -> list[str]:
     """Names of the trained weight files that ship inside the package."""
     return sorted(p.stem for p in SHIPPED_DIR.glob("*.safetensors"))
-
-
-def atomic_write(path: str | os.PathLike, write: Any) -> Path:
-    """Call `write(tmp_path)` and rename the result onto `path`, so a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def save_model(model: Generator, path: str | os.PathLike, **metadata: Any) -> Path:

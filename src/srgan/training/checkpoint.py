@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from srgan.errors import SrganError, one_line
-from srgan.models.weights import atomic_write
+from srgan.files import atomic_write
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^ckpt_(\d+)\.pt$")

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from srgan.errors import SrganError, one_line
-from srgan.models.weights import atomic_write
+from srgan.files import atomic_write
 
 FORMAT = "srgan-resume-1"
 WARMUP = 500

@@ -24,10 +24,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from srgan.data.dataset import TrainPatches, make_loader, round_to_8bit
-from srgan.data.imresize import imresize
+from srgan.data.dataset import TrainPatches, make_loader
 from srgan.errors import SrganError, one_line
 from srgan.hardware import NAMES, resolve_device, resolve_precision
+from srgan.imaging.imresize import imresize
+from srgan.imaging.quantize import round_to_8bit
 from srgan.models.generator import Generator
 from srgan.models.weights import load_model, save_model
 from srgan.training import checkpoint as ckpt

@@ -1,6 +1,7 @@
-"""Scoring the generator during training with the evaluation protocol of `srgan eval` (its loading,
-mod-crop and MATLAB-bicubic degradation): SR rounded to uint8, PSNR/SSIM on Y with `scale` border
-pixels cropped (srgan.metrics.psnr_ssim)."""
+"""Scoring the generator during training exactly as `srgan eval` scores it: the same images (the
+folder's files, not its subfolders), HR and LR from `srgan.data.degradation`, gray files run as RGB
+and averaged back to one channel (as `srgan upscale` does) and scored on that channel, SR rounded
+to uint8, PSNR/SSIM on Y with `scale` border pixels cropped (srgan.metrics.psnr_ssim)."""
 
 from __future__ import annotations
 
@@ -9,19 +10,22 @@ from pathlib import Path
 
 import torch
 
-from srgan.data.folders import list_images
-from srgan.evaluation.runner import degrade, load_hr, mod_crop
-from srgan.metrics.psnr_ssim import psnr_y, ssim_y, to_uint8
+from srgan.data.degradation import benchmark_hr, degrade
+from srgan.errors import SrganError
+from srgan.imaging.folders import list_images
+from srgan.imaging.quantize import to_uint8
+from srgan.metrics.psnr_ssim import psnr_y, ssim_y
 
 
 class Validator:
     def __init__(self, folder: str | Path, scale: int, max_images: int = 0) -> None:
         self.scale = scale
         self.items: list[tuple[str, torch.Tensor, torch.Tensor]] = []
-        paths = list_images(folder)
+        paths = list_images(folder, recursive=False)
+        if not paths:
+            raise SrganError(f"no validation images found in {folder}")
         for path in paths[:max_images] if max_images else paths:
-            hr = mod_crop(load_hr(path), scale)  # the `srgan eval` protocol, image for image
-            hr = hr.expand(3, -1, -1).contiguous()  # a grayscale file is scored as a gray RGB image
+            hr = benchmark_hr(path, scale)
             self.items.append((path.stem, degrade(hr, scale), hr))
 
     @torch.no_grad()
@@ -30,8 +34,9 @@ class Validator:
         """Rows (name, PSNR-Y, SSIM-Y) and (LR, SR, HR) uint8 triples for image grids."""
         rows, samples = [], []
         for name, lr, hr in self.items:
-            x = (lr.float() / 255.0).unsqueeze(0).to(device)
-            sr = to_uint8(upscale(x).float().cpu()[0])
+            x = (lr.float() / 255.0).expand(3, -1, -1).unsqueeze(0).to(device)
+            sr = upscale(x).float().cpu()[0]
+            sr = to_uint8(sr.mean(0, keepdim=True) if hr.shape[0] == 1 else sr)
             rows.append((name, float(psnr_y(sr, hr, self.scale)), float(ssim_y(sr, hr, self.scale))))
             samples.append((lr, sr, hr))
         return rows, samples
@@ -46,6 +51,7 @@ def sample_grid(samples: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], 
         h, w = hr.shape[-2:]
         s = min(size, h, w)
         top, left = (h - s) // 2, (w - s) // 2
-        rows.append(torch.cat([t[:, top:top + s, left:left + s] for t in (up, sr, hr)], dim=-1))
+        crops = [t[:, top:top + s, left:left + s].expand(3, -1, -1) for t in (up, sr, hr)]  # gray as RGB
+        rows.append(torch.cat(crops, dim=-1))
     width = min(r.shape[-1] for r in rows)
     return torch.cat([r[..., :width] for r in rows], dim=-2).float() / 255.0

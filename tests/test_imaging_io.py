@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image, ImageCms, ImageOps
 
-from srgan.data.image_io import LoadedImage, _orient, read_image, write_image
 from srgan.errors import SrganError
+from srgan.imaging.io import LoadedImage, _orient, read_image, write_image
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (12, 17, 3), dtype=np.uint8)
@@ -66,7 +66,7 @@ def test_16_bit_rgb_tiff_keeps_16_bits(tmp_path):
 
 def _png16(path, array: np.ndarray, *, icc: bytes | None = None, exif: bytes | None = None,
            transparent: tuple | None = None) -> None:
-    """A 16-bit PNG written by pypng, with iCCP/eXIf chunks added by hand (independent of image_io)."""
+    """A 16-bit PNG written by pypng, with iCCP/eXIf chunks added by hand (independent of srgan)."""
     height, width, planes = array.shape
     encoded = io.BytesIO()
     png.Writer(width, height, greyscale=planes <= 2, alpha=planes in (2, 4), bitdepth=16,

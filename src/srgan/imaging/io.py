@@ -37,14 +37,13 @@ import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from srgan.errors import SrganError, one_line
-from srgan.models.weights import atomic_write
+from srgan.files import atomic_write
+from srgan.imaging.formats import output_format
+from srgan.imaging.quantize import to_uint8, to_uint16
 
 log = logging.getLogger(__name__)
 
 ORIENTATION = 0x0112
-FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
-FORMAT_SUFFIX = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tiff": ".tif", "tif": ".tif"}
-IMAGE_SUFFIXES = frozenset(FORMATS) | {".bmp", ".gif", ".tga", ".ppm", ".pgm", ".pbm", ".jp2", ".ico"}
 
 
 @dataclass
@@ -119,6 +118,13 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
         raise SrganError(f"{path}: corrupt or truncated image ({one_line(exc)})") from None
 
 
+def read_8bit(path: str | os.PathLike) -> torch.Tensor:
+    """`read_image` as uint8 (C, H, W), what training and evaluation work on: C = 1 for gray files
+    (gray, gray+alpha, 1-bit, 16-bit gray), else 3; alpha dropped (their targets are opaque; colour
+    is taken as stored); 16 bits reduced by `to_uint8`, i.e. v8 = round(v16 / 257)."""
+    return to_uint8(read_image(path).pixels)
+
+
 def from_pil(im: Image.Image) -> LoadedImage:
     """A PIL image (any mode) as a `LoadedImage`, upright by its EXIF orientation."""
     mode = im.mode
@@ -147,42 +153,28 @@ def to_pil(image: LoadedImage) -> Image.Image:
     """The PIL image for `image` (8-bit except 16-bit gray without alpha, which is I;16)."""
     gray, depth = image.gray, image.bit_depth
     if depth == 16 and gray and image.alpha is None:
-        data = quantize(image.pixels, 16)[..., 0].astype("<u2", copy=False)
+        data = _integer_array(image.pixels, 16)[..., 0].astype("<u2", copy=False)
         return Image.frombytes("I;16", (image.width, image.height), data.tobytes())
     if depth == 16:
         log.info("16-bit %s is kept at 8 bits per channel in a PIL image", "gray+alpha" if gray else "colour")
-    data = quantize(image.pixels, 8, image.alpha)
+    data = _integer_array(image.pixels, 8, image.alpha)
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[data.shape[2]]
     return Image.fromarray(data if data.shape[2] > 1 else data[..., 0], mode)
 
 
-def quantize(pixels: torch.Tensor, bit_depth: int, alpha: torch.Tensor | None = None) -> np.ndarray:
-    """(C, H, W) floats (and optional alpha) -> HxWxC uint8/uint16, clipped and rounded a band of rows at
-    a time so that a huge output needs no full-size float temporaries."""
-    top = 65535.0 if bit_depth == 16 else 255.0
+def _integer_array(pixels: torch.Tensor, bit_depth: int, alpha: torch.Tensor | None = None) -> np.ndarray:
+    """(C, H, W) floats (and optional alpha) -> HxWxC uint8/uint16 by `to_uint8`/`to_uint16`, a band
+    of rows at a time so that a huge output needs no full-size float temporaries."""
     channels = pixels.shape[0] + (0 if alpha is None else 1)
     height, width = pixels.shape[-2:]
     out = np.empty((height, width, channels), np.uint16 if bit_depth == 16 else np.uint8)
     band = max(1, (1 << 22) // max(1, width * channels))
     for y in range(0, height, band):
         rows = pixels[:, y:y + band] if alpha is None else torch.cat([pixels[:, y:y + band], alpha[:, y:y + band]])
-        values = rows.detach().float().clamp(0, 1).mul_(top).round_()
+        rows = rows.detach().float()
+        values = to_uint16(rows) if bit_depth == 16 else to_uint8(rows)
         out[y:y + band] = values.permute(1, 2, 0).cpu().numpy()
     return out
-
-
-def output_format(path: str | os.PathLike, fmt: str | None = None) -> str:
-    """The Pillow format name for `fmt` (png, jpg, webp, tiff) or else for the suffix of `path`."""
-    if fmt:
-        key = FORMAT_SUFFIX.get(fmt.lower().lstrip("."))
-        if key is None:
-            raise SrganError(f"unknown output format {fmt!r} (choose png, jpg, webp or tiff)")
-        return FORMATS[key]
-    suffix = Path(path).suffix.lower()
-    if suffix not in FORMATS:
-        raise SrganError(f"{path}: cannot tell the output format from the suffix {suffix or '(none)'!r}; "
-                         "use .png, .jpg, .webp or .tiff")
-    return FORMATS[suffix]
 
 
 def write_image(path: str | os.PathLike, image: LoadedImage, *, format: str | None = None,
@@ -328,7 +320,7 @@ def _write_png16(tmp: str, image: LoadedImage, icc: bytes | None, exif: bytes | 
     """pypng encodes the 16-bit rows; its Writer has no iCCP or eXIf, so those chunks are put in after IHDR."""
     import png
 
-    data = quantize(image.pixels, 16, image.alpha)
+    data = _integer_array(image.pixels, 16, image.alpha)
     height, width, _ = data.shape
     writer = png.Writer(width, height, greyscale=image.gray, alpha=image.alpha is not None, bitdepth=16,
                         compression=6)
@@ -348,7 +340,7 @@ def _write_tiff16(tmp: str, image: LoadedImage, icc: bytes | None) -> None:
     import tifffile
 
     pixels = image.pixels.expand(3, -1, -1) if image.gray else image.pixels  # gray+alpha: stored as RGBA
-    data = quantize(pixels, 16, image.alpha)
+    data = _integer_array(pixels, 16, image.alpha)
     extratags = [(34675, "B", len(icc), icc, True)] if icc else []
     tifffile.imwrite(tmp, data, photometric="rgb", compression="zlib", extrasamples=["unassalpha"]
                      if image.alpha is not None else None, extratags=extratags)
@@ -367,8 +359,6 @@ def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
 def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | None]:
     if icc:
         try:
-            import io
-
             from PIL import ImageCms
 
             srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
