@@ -8,8 +8,8 @@ from torch import nn
 
 from srgan.errors import SrganError
 from srgan.inference.engine import prepare_model, resolve_device, resolve_precision
-from srgan.inference.fuse import subpixel_tail
 from srgan.models import create
+from srgan.models.srresnet import subpixel_tail
 
 
 def _trained_looking(preset: str, **overrides) -> nn.Module:
