@@ -41,8 +41,9 @@ def _config(name: str, overrides: list[str]):
 
     base = [f"data.folders={SHARED / 'datasets' / 'T91'}", "model.init=null", "validation.folder=null",
             "data.batch_size=16", "data.hr_crop=96", "train.checkpoint_every=1000000", "train.log_every=1000000",
-            "train.ema=0", "train.precision=fp32",
-            f"losses.perceptual.weights_path={VGG}", "losses.perceptual.layers={relu3_4: 1.0}"]
+            "train.ema=0", "train.precision=fp32"]
+    if name == "srgan_x4":  # the shared partial VGG19 file reaches relu3_4
+        base += [f"losses.perceptual.weights_path={VGG}", "losses.perceptual.layers={relu3_4: 1.0}"]
     return load_config(ROOT / "configs" / f"{name}.yaml", base + overrides)
 
 
@@ -63,22 +64,22 @@ def time_trainer(name: str, overrides: list[str], warmup: int, steps: int, out: 
 def time_plain(name: str, warmup: int, steps: int) -> float:
     """The loop anyone would write: same networks, same batches, Adam, no extras."""
     from srgan.data.dataset import TrainPatches, make_loader
-    from srgan.losses.adversarial import adversarial_loss
+    from srgan.losses.adversarial import BCELoss
     from srgan.losses.perceptual import PerceptualLoss
     from srgan.models.discriminators import build_discriminator
-    from srgan.models.generator import Generator
+    from srgan.models.registry import build
     from srgan.training.config import data_scale, generator_config
 
     config = _config(name, [])
     torch.manual_seed(0)
-    gen = Generator(generator_config(config))
+    gen = build(generator_config(config))
     opt_g = torch.optim.Adam(gen.parameters(), lr=1e-4, betas=(0.9, 0.999))
     gan = config.gan
     if gan:
-        disc = build_discriminator(config.discriminator.kind)
+        disc = build_discriminator(config.discriminator["type"])
         opt_d = torch.optim.Adam(disc.parameters(), lr=1e-4, betas=(0.9, 0.999))
         vgg = PerceptualLoss({"relu3_4": 1.0}, weights=VGG)
-        adv = adversarial_loss("bce")
+        adv = BCELoss()
     data = TrainPatches(config.data.folders, hr_crop=96, scale=data_scale(config), seed=0)
     loader = make_loader(data, batch_size=16, start=0, stop=warmup + steps)
     start = 0.0

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from srgan.inference.engine import prepare_model
-from srgan.inference.fuse import subpixel_tail
 from srgan.models import create
+from srgan.models.srresnet import subpixel_tail
 
 
 def _trained_looking(preset: str, **overrides) -> nn.Module:

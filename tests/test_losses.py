@@ -9,15 +9,10 @@ import torch
 
 from srgan.errors import SrganError
 from srgan.imaging.color import rgb_to_y
-from srgan.losses import (
-    PerceptualLoss,
-    adversarial_loss,
-    charbonnier_loss,
-    l1_loss,
-    mse_loss,
-    pixel_loss,
-    ssim_loss,
-)
+from srgan.losses.perceptual import PerceptualLoss
+from srgan.losses.pixel import charbonnier_loss, l1_loss, mse_loss
+from srgan.losses.registry import build_loss, register_loss
+from srgan.losses.ssim_loss import ssim_loss
 from srgan.metrics.ssim import ssim
 
 
@@ -37,10 +32,10 @@ def test_pixel_losses_match_hand_values() -> None:
     eps = 1e-3
     expected = (eps + 2 * math.sqrt(0.25 + eps**2) + math.sqrt(0.5625 + eps**2)) / 4
     assert charbonnier_loss(sr, hr).item() == pytest.approx(expected, rel=1e-6)
-    assert pixel_loss("charbonnier", eps=0.1)(hr, hr).item() == pytest.approx(0.1)
-    assert pixel_loss("mse") is mse_loss
+    assert build_loss("charbonnier", eps=0.1)(hr, hr).item() == pytest.approx(0.1)
+    assert build_loss("mse") is mse_loss
     with pytest.raises(SrganError, match="huber"):
-        pixel_loss("huber")
+        build_loss("huber")
 
 
 # ---------------------------------------------------------------- SSIM
@@ -119,7 +114,7 @@ def test_perceptual_loss_refusals(vgg_weights) -> None:
 
 
 def test_bce_is_finite_at_extreme_logits() -> None:
-    loss = adversarial_loss("bce")
+    loss = build_loss("bce")
     real = torch.tensor([100.0, -100.0], requires_grad=True)
     fake = torch.tensor([-100.0, 100.0], requires_grad=True)
     d = loss.d_loss(real, fake)
@@ -129,35 +124,35 @@ def test_bce_is_finite_at_extreme_logits() -> None:
     (d + g).backward()
     assert torch.isfinite(real.grad).all() and torch.isfinite(fake.grad).all()
     for name in ("ragan", "lsgan", "hinge"):
-        lo = adversarial_loss(name)
+        lo = build_loss(name)
         assert torch.isfinite(lo.d_loss(real, fake)) and torch.isfinite(lo.g_loss(real, fake))
 
 
 def test_bce_hand_values() -> None:
-    loss = adversarial_loss("bce")
+    loss = build_loss("bce")
     real, fake = torch.tensor([2.0, 0.0]), torch.tensor([-1.0, 0.5])
     d = (softplus(-2.0) + softplus(0.0)) / 2 + (softplus(-1.0) + softplus(0.5)) / 2
     g = (softplus(1.0) + softplus(-0.5)) / 2
     assert loss.d_loss(real, fake).item() == pytest.approx(d, rel=1e-6)
     assert loss.g_loss(real, fake).item() == pytest.approx(g, rel=1e-6)
     assert loss.d_loss(torch.zeros(4), torch.zeros(4)).item() == pytest.approx(2 * math.log(2), rel=1e-6)
-    smoothed = adversarial_loss("bce", real_label=0.9).d_loss(torch.tensor([2.0]), torch.tensor([-1.0]))
+    smoothed = build_loss("bce", real_label=0.9).d_loss(torch.tensor([2.0]), torch.tensor([-1.0]))
     assert smoothed.item() == pytest.approx(0.9 * softplus(-2.0) + 0.1 * softplus(2.0) + softplus(-1.0), rel=1e-6)
 
 
 def test_least_squares_and_hinge_hand_values() -> None:
     real, fake = torch.tensor([1.0, 3.0]), torch.tensor([0.0, 2.0])
-    ls = adversarial_loss("lsgan")
+    ls = build_loss("lsgan")
     assert ls.d_loss(real, fake).item() == pytest.approx(0.5 * (0 + 4) / 2 + 0.5 * (0 + 4) / 2)
     assert ls.g_loss(None, fake).item() == pytest.approx(0.5 * (1 + 1) / 2)
-    hinge = adversarial_loss("hinge")
+    hinge = build_loss("hinge")
     real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.5])
     assert hinge.d_loss(real, fake).item() == pytest.approx((0 + 0.5) / 2 + (0 + 1.5) / 2)
     assert hinge.g_loss(None, fake).item() == pytest.approx(0.75)
 
 
 def test_relativistic_average_hand_values_and_detached_reals() -> None:
-    loss = adversarial_loss("ragan")
+    loss = build_loss("ragan")
     assert loss.uses_real_in_g
     real = torch.tensor([1.0, 4.0], requires_grad=True)  # mean 2.5
     fake = torch.tensor([0.0, 1.0], requires_grad=True)  # mean 0.5
@@ -177,13 +172,45 @@ def test_relativistic_average_hand_values_and_detached_reals() -> None:
 def test_adversarial_losses_are_float32_under_autocast_and_names_are_checked() -> None:
     real, fake = torch.randn(4, 1), torch.randn(4, 1)
     for name in ("bce", "lsgan", "hinge", "ragan"):
-        loss = adversarial_loss(name)
+        loss = build_loss(name)
         expected = loss.d_loss(real, fake)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             got = loss.d_loss(real.bfloat16(), fake.bfloat16())
         assert got.dtype == torch.float32
         assert got.item() == pytest.approx(expected.item(), rel=0.02)
     with pytest.raises(SrganError, match="wgan"):
-        adversarial_loss("wgan")
+        build_loss("wgan")
     with pytest.raises(SrganError, match="real_label"):
-        adversarial_loss("hinge", real_label=0.9)
+        build_loss("hinge", real_label=0.9)
+
+
+# ---------------------------------------------------------------- the registry
+
+
+@register_loss("test_mean_shift")
+def mean_shift(power: int = 1):
+    """|mean(SR) - mean(HR)| ** power: a loss defined outside srgan, registered here."""
+    return lambda sr, hr: (sr.float().mean() - hr.float().mean()).abs() ** power
+
+
+def test_a_loss_registered_anywhere_is_one_config_entry_away() -> None:
+    from srgan.training.config import load_config
+    from srgan.training.objective import GeneratorObjective
+
+    config = load_config(None, ["losses.shift={type: test_mean_shift, weight: 0.5, power: 2}"])
+    sr, hr = torch.full((1, 3, 8, 8), 0.5), torch.full((1, 3, 8, 8), 0.25)
+    total, stats = GeneratorObjective(config)(sr, hr, None, None)
+    assert stats["pixel"] == pytest.approx(0.0625) and stats["shift"] == pytest.approx(0.0625)
+    assert total.item() == pytest.approx(0.0625 + 0.5 * 0.0625)
+    with pytest.raises(SrganError, match="unknown option 'losses.shift.powr' for loss 'test_mean_shift'"):
+        load_config(None, ["losses.shift={type: test_mean_shift, powr: 2}"])
+
+
+def test_the_perceptual_term_passes_its_options(vgg_weights, images) -> None:
+    hr, sr = images
+    term = build_loss("perceptual", layers={"relu2_2": 1.0}, feature_scale=1.0, weights_path=str(vgg_weights))
+    direct = PerceptualLoss("relu2_2", feature_scale=1.0, weights=vgg_weights)
+    assert term(sr, hr).item() == pytest.approx(direct(sr, hr).item(), rel=1e-6)
+    assert build_loss("ssim", on_y=True)(sr, hr).item() == pytest.approx(ssim_loss(sr, hr, on_y=True).item())
+    with pytest.raises(SrganError, match="criterion: expected one of mse, l1"):
+        build_loss("perceptual", criterion="huber")

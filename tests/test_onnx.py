@@ -62,3 +62,24 @@ def test_not_an_onnx_file_is_a_clear_error(tmp_path: Path) -> None:
         OnnxRunner(bad)
     with pytest.raises(SrganError, match="not found"):
         OnnxRunner(tmp_path / "missing.onnx")
+
+
+def test_metadata_names_the_architecture_and_files_from_before_still_tile(tmp_path: Path) -> None:
+    import onnx
+
+    torch.manual_seed(0)
+    model = create("mit_x2", blocks=1).eval()
+    path = export_onnx(model, tmp_path / "g.onnx", dynamic=True)
+    runner = OnnxRunner(path)
+    assert (runner.architecture, runner.scale, runner.in_channels) == ("srresnet", 2, 3)
+    assert runner.context() == model.context() == 10
+    graph = onnx.load(path)  # as exported before architectures were named: config and scale only
+    kept = [p for p in graph.metadata_props if p.key in ("srgan_config", "scale")]
+    del graph.metadata_props[:]
+    graph.metadata_props.extend(kept)
+    onnx.save(graph, tmp_path / "old.onnx")
+    old = OnnxRunner(tmp_path / "old.onnx")
+    assert old.architecture == "srresnet" and old.config == model.config and old.context() == 10
+    x = torch.rand(1, 3, 40, 37)
+    with torch.no_grad():
+        assert (tiled_forward(old, x, scale=2, tile=16) - model(x)).abs().max() < 1e-4

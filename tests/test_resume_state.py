@@ -3,7 +3,9 @@ position, LR warm-up), BN weights fold into the no-BN preset exactly, and an x4 
 
 from __future__ import annotations
 
+import logging
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -89,3 +91,38 @@ def test_x4_trunk_initialises_an_x2_network(shared, tmp_path, one_thread):
     assert torch.equal(state["body.0.body.0.weight"], source["body.0.body.0.weight"])
     assert torch.equal(state["tail.weight"], source["tail.weight"])
     assert "upsample.1.0.weight" not in state
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def test_checkpoint_from_before_the_registries_resumes_and_continues_the_same_run(shared, tmp_path, one_thread,
+                                                                                     caplog):
+    """tests/fixtures holds a checkpoint (iteration 2 of 3) and the final export of one run made with the code
+    before loss/discriminator types were registered (commit 1f56cc9): old config keys
+    `losses.pixel.kind=l1 discriminator.kind=fft discriminator.options.grid=4 discriminator.options.hidden=8
+    losses.adversarial.kind=lsgan losses.adversarial.weight=1e-3`, srresnet_x4 with 1 block of width 4, 32 px
+    crops of T91, batch 2, EMA 0.9, cosine schedule, deterministic. The same settings in today's form resume
+    it and end where that run ended."""
+    old = FIXTURES / "ckpt_before_registries.pt"
+    config = load_config(None, [
+        "model.generator.blocks=1", "model.generator.width=4", "data.hr_crop=32", "data.batch_size=2",
+        f"data.folders={shared / 'datasets' / 'T91'}", "train.iterations=3", "train.checkpoint_every=2",
+        "train.threads=1", "train.ema=0.9", "train.deterministic=true", "losses.pixel.type=l1",
+        "discriminator={type: fft, grid: 4, hidden: 8}", "losses.adversarial={type: lsgan, weight: 1e-3}",
+        "validation.folder=null", "optim.schedule=cosine", "train.precision=fp32", f"train.out_dir={tmp_path}"])
+    with caplog.at_level(logging.INFO, logger="srgan.training"):
+        trainer = Trainer(config, resume=str(old))
+    saved = torch.load(old, weights_only=True)
+    assert trainer.iteration == 2
+    for part, state in (("generator", trainer.generator), ("discriminator", trainer.discriminator),
+                        ("ema", trainer.ema.model)):
+        assert all(torch.equal(state.state_dict()[k], v) for k, v in saved[part].items())
+    changed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("config changed since")]
+    assert "config changed since ckpt_before_registries.pt: losses.adversarial.kind: 'lsgan' -> (absent)" in changed
+    assert any("discriminator.type: (absent) -> 'fft'" in line for line in changed)
+    assert not any("optim" in line or "train.iterations" in line for line in changed)
+    exported = trainer.fit()
+    before, after = load_model(FIXTURES / "generator_before_registries.safetensors"), load_model(exported)
+    for name, value in before.state_dict().items():  # bit-identical on the machine that made it
+        torch.testing.assert_close(after.state_dict()[name], value, rtol=1e-5, atol=1e-6)

@@ -8,7 +8,6 @@ import torch.nn.functional as F
 
 from srgan.errors import SrganError
 from srgan.inference.engine import prepare_model
-from srgan.inference.receptive_field import receptive_field_radius
 from srgan.inference.tiling import auto_tile, halve_tile_on_cuda_oom, tiled_forward
 from srgan.models import create
 
@@ -38,7 +37,7 @@ def test_tiled_equals_whole_image(preset: str, image: torch.Tensor) -> None:
 def test_radius_is_tight_so_less_context_shows_seams(image: torch.Tensor) -> None:
     torch.manual_seed(0)
     model = prepare_model(create("srresnet_x4", blocks=2))
-    radius = receptive_field_radius(model)
+    radius = model.context()
     assert radius == 12  # 4 (9x9 head) + 2*2 (blocks) + 1 + 1 + 1/2 + 4/4 (tail at x4) = 11.5
     image = image[..., :50, :47]
     with torch.inference_mode():
@@ -131,3 +130,30 @@ def test_wrong_channel_count_is_a_clear_error() -> None:
     model = prepare_model(create("srresnet_x4", blocks=1))
     with pytest.raises(SrganError, match="3-channel"):
         tiled_forward(model, torch.rand(1, 4, 20, 20), scale=4)
+
+
+class _Unbounded(torch.nn.Module):
+    """A x2 'model' whose architecture declares no bounded context (as global pooling or attention would)."""
+
+    in_channels = 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[int, int]] = []
+
+    def context(self) -> None:
+        return None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(tuple(x.shape[-2:]))
+        return F.interpolate(x, scale_factor=2, mode="nearest")
+
+
+def test_an_unbounded_context_is_tiled_with_blended_overlaps() -> None:
+    from srgan.inference.tiling import FEATHER_PAD
+
+    x = torch.rand(1, 3, 140, 140)
+    model = _Unbounded()
+    out = tiled_forward(model, x, scale=2, tile=70)
+    assert model.seen == [(70 + FEATHER_PAD, 70 + FEATHER_PAD)] * 4  # 2 x 2 tiles, each with its overlap
+    assert torch.allclose(out, model(x), atol=1e-6)  # raised-cosine weights sum to one

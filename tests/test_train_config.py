@@ -26,15 +26,16 @@ def test_config_loads_and_is_consistent(path):
     assert config.name == path.stem
     assert config.data.hr_crop % data_scale(config) == 0
     if config.gan:
-        assert config.losses.adversarial.weight > 0
+        assert config.losses["adversarial"]["weight"] > 0
 
 
 def test_overrides_reach_nested_keys_with_yaml_types():
     config = load_config(None, ["train.iterations=7", "optim.lr_g=1e-3", "data.folders=[a, b]",
-                                "losses.perceptual.layers={relu2_2: 0.5}", "model.generator.blocks=2",
+                                "losses.perceptual={type: perceptual, layers: {relu2_2: 0.5}}",
+                                "model.generator.blocks=2",
                                 "train.precision=bf16"])
     assert config.train.iterations == 7 and config.optim.lr_g == 1e-3
-    assert config.data.folders == ["a", "b"] and config.losses.perceptual.layers == {"relu2_2": 0.5}
+    assert config.data.folders == ["a", "b"] and config.losses["perceptual"]["layers"] == {"relu2_2": 0.5}
     assert generator_config(config).blocks == 2 and config.train.precision == "bf16"
 
 
@@ -43,11 +44,21 @@ def test_overrides_reach_nested_keys_with_yaml_types():
     ("trian.iterations=5", "unknown config key 'trian'"),
     ("train.iterations=lots", "train.iterations: expected int, got 'lots'"),
     ("train.ema=yes", "train.ema: expected float"),
-    ("discriminator.kind=unet", "discriminator.kind: expected one of none, vgg, fft, both"),
+    ("discriminator.type=unet", "discriminator.type: unknown discriminator 'unet' (known: both, fft, vgg)"),
     ("model.generator.blok=2", "unknown config key 'model.generator.blok'"),
     ("model.preset=srresnet_x3", "model.preset: unknown preset"),
     ("data.hr_crop=98", "data.hr_crop: must be a positive multiple of the scale 4"),
     ("train.ema=1.5", "train.ema"),
+    ("losses.pixel.type=huber", "losses.pixel.type: unknown loss 'huber' (known: "),
+    ("losses.pixel.epss=1", "unknown option 'losses.pixel.epss' for loss 'mse' (known: none)"),
+    ("losses.pixel={type: charbonnier, eps: tiny}", "losses.pixel.eps: expected float, got 'tiny'"),
+    ("losses.pixel.kind=l1", "`kind: l1` is now `type: l1`"),
+    ("losses.pixel.weight=-1", "losses.pixel.weight: must not be negative"),
+    ("discriminator.width=8", "discriminator.type: missing (known: both, fft, vgg)"),
+    ("discriminator={type: vgg, slope: 0.3}", "unknown option 'discriminator.slope' for discriminator 'vgg'"),
+    ("discriminator.type=vgg", "a GAN run needs an adversarial loss term"),
+    ("losses.adversarial={type: hinge}", "losses.adversarial is an adversarial loss but there is no discriminator"),
+    ("losses.pixel=null", "losses: no term has a positive weight"),
 ])
 def test_bad_config_names_the_key(override, message):
     with pytest.raises(SrganError) as info:
@@ -67,3 +78,24 @@ def test_cli_prints_one_line_and_exits_2_for_a_bad_key(tmp_path):
                             text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "train.sped" in result.stderr
+
+
+def test_terms_are_typed_and_overrides_edit_the_default_terms():
+    config = load_config(None, ["losses.pixel.type=charbonnier", "losses.pixel.eps=1e-2", "discriminator.type=both",
+                                "discriminator.negative_slope=0.3", "discriminator.fft={grid: 8}",
+                                "losses.adversarial={type: ragan, weight: 5e-3}"])
+    assert config.losses == {"pixel": {"type": "charbonnier", "weight": 1.0, "eps": 0.01},
+                             "adversarial": {"type": "ragan", "weight": 0.005}}
+    assert config.discriminator == {"type": "both", "in_channels": 3, "negative_slope": 0.3, "vgg": None,
+                                    "fft": {"grid": 8}, "spatial_weight": 1.0, "spectral_weight": 1.0}
+    assert config.gan and load_config(None).losses == {"pixel": {"type": "mse", "weight": 1.0}}
+
+
+def test_config_changes_name_every_changed_key_once():
+    from srgan.training.config import config_changes
+
+    old = load_config(None, ["optim.lr_g=1e-4", "losses.pixel.type=l1"]).to_dict()
+    new = load_config(None, ["optim.lr_g=2e-4", "losses.pixel={type: charbonnier, weight: 0.5}"]).to_dict()
+    assert config_changes(old, new) == ["losses.pixel.type: 'l1' -> 'charbonnier'", "losses.pixel.weight: 1.0 -> 0.5",
+                                        "losses.pixel.eps: (absent) -> 0.001", "optim.lr_g: 0.0001 -> 0.0002"]
+    assert config_changes(new, new) == []

@@ -28,9 +28,10 @@ SMALL = ["model.init=null", "model.generator.blocks=1", "model.generator.width=8
          "recursive.stage1_iterations=1"]
 
 
-def _small(shared: Path, vgg_weights: Path, extra: list[str] = ()) -> list[str]:
-    return [*SMALL, f"data.folders={shared / 'datasets' / 'T91'}",
-            f"losses.perceptual.weights_path={vgg_weights}", *extra]
+def _small(shared: Path, vgg_weights: Path, extra: list[str] = (), perceptual: bool = False) -> list[str]:
+    """SMALL on T91; `perceptual`: the config has a perceptual term, which reads the shared VGG19 file."""
+    vgg = [f"losses.perceptual.weights_path={vgg_weights}"] if perceptual else []
+    return [*SMALL, f"data.folders={shared / 'datasets' / 'T91'}", *vgg, *extra]
 
 
 def _env() -> dict[str, str]:
@@ -43,16 +44,16 @@ def _dsmall(path: Path) -> list[str]:
     """Small discriminator options for the config's discriminator kind."""
     import yaml
 
-    kind = (yaml.safe_load(path.read_text()).get("discriminator") or {}).get("kind", "none")
-    vgg = ["discriminator.options.width=8", "discriminator.options.dense=16"]
-    fft = ["discriminator.options.grid=8", "discriminator.options.hidden=16"]
+    kind = (yaml.safe_load(path.read_text()).get("discriminator") or {}).get("type")
+    vgg = ["discriminator.width=8", "discriminator.dense=16"]
+    fft = ["discriminator.grid=8", "discriminator.hidden=16"]
     if kind == "vgg":
         return vgg
     if kind == "fft":
         return fft
     if kind == "both":
-        return [o.replace("options.", "options.vgg.", 1) for o in vgg] + \
-               [o.replace("options.", "options.fft.", 1) for o in fft]
+        return [o.replace("discriminator.", "discriminator.vgg.", 1) for o in vgg] + \
+               [o.replace("discriminator.", "discriminator.fft.", 1) for o in fft]
     return []
 
 
@@ -61,11 +62,12 @@ def test_every_config_trains_a_few_iterations(path, shared, vgg_weights, tmp_pat
     import yaml
 
     raw = yaml.safe_load(path.read_text())
-    layers = (raw.get("losses") or {}).get("perceptual", {}).get("layers", {})
+    perceptual = (raw.get("losses") or {}).get("perceptual")
     extra = _dsmall(path)
-    if "relu5_4" in layers:  # the shared partial VGG19 stops at relu3_4 (see configs/srgan_x4.yaml)
+    if perceptual and "relu5_4" in perceptual["layers"]:  # the shared partial VGG19 stops at relu3_4 (srgan_x4.yaml)
         extra.append("losses.perceptual.layers={relu3_4: 1.0}")
-    assert main(["train", "-c", str(path), *_small(shared, vgg_weights, extra), "--out", str(tmp_path)]) == 0
+    args = _small(shared, vgg_weights, extra, perceptual=bool(perceptual))
+    assert main(["train", "-c", str(path), *args, "--out", str(tmp_path)]) == 0
     exported = tmp_path / "generator.safetensors"
     model = srgan.load_model(exported)
     meta = read_metadata(exported)
@@ -77,7 +79,7 @@ def test_every_config_trains_a_few_iterations(path, shared, vgg_weights, tmp_pat
 
 
 def test_relu5_4_with_the_partial_vgg_file_is_one_clear_error(shared, vgg_weights, tmp_path, capsys):
-    args = _small(shared, vgg_weights, ["discriminator.options.width=8", "discriminator.options.dense=16"])
+    args = _small(shared, vgg_weights, ["discriminator.width=8", "discriminator.dense=16"], perceptual=True)
     assert main(["train", "-c", str(ROOT / "configs" / "srgan_x4.yaml"), *args, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "relu3_4" in err and "relu5_4" in err
@@ -91,9 +93,9 @@ def test_gan_phase_starts_from_the_phase1_export_and_records_validation(shared, 
     meta = read_metadata(phase1 / "generator.safetensors")
     assert meta["val_psnr_y"] > 0 and meta["iterations"] == 2
     phase2 = tmp_path / "phase2"
-    args = _small(shared, vgg_weights, ["discriminator.options.width=8", "discriminator.options.dense=16",
+    args = _small(shared, vgg_weights, ["discriminator.width=8", "discriminator.dense=16",
                                         "losses.perceptual.layers={relu3_4: 1.0}", "train.iterations=1",
-                                        "optim.lr_g=1e-12", "train.ema=0.5"])
+                                        "optim.lr_g=1e-12", "train.ema=0.5"], perceptual=True)
     args[0] = f"model.init={phase1 / 'generator.safetensors'}"
     assert main(["train", "-c", str(ROOT / "configs" / "srgan_x4.yaml"), *args, "--out", str(phase2)]) == 0
     before, after = load_file(phase1 / "generator.safetensors"), load_file(phase2 / "generator.safetensors")
@@ -150,9 +152,9 @@ def test_sigkill_then_resume_auto_is_bit_identical(shared, vgg_weights, tmp_path
     base = ["train", "-c", str(ROOT / "configs" / "tiny.yaml"),
             *_small(shared, vgg_weights, ["train.iterations=8", "train.checkpoint_every=2", "train.deterministic=true",
                                           "train.ema=0.9", "train.precision=fp32", "optim.schedule=cosine",
-                                          "data.batch_size=3", "discriminator.kind=vgg",
-                                          "discriminator.options.width=8", "discriminator.options.dense=16",
-                                          "losses.adversarial.weight=1e-3"])]
+                                          "data.batch_size=3", "discriminator.type=vgg",
+                                          "discriminator.width=8", "discriminator.dense=16",
+                                          "losses.adversarial={type: bce, weight: 1e-3}"])]
     straight = tmp_path / "straight"
     assert subprocess.run([sys.executable, "-m", "srgan", *base, "--out", str(straight)], env=_env(),
                           capture_output=True, timeout=300, check=False).returncode == 0
@@ -197,8 +199,8 @@ def test_resume_from_an_explicit_checkpoint_continues_the_count(shared, vgg_weig
 
 
 def test_two_process_ddp_with_gloo(shared, vgg_weights, tmp_path):
-    args = _small(shared, vgg_weights, ["discriminator.kind=vgg", "discriminator.options.width=8",
-                                        "discriminator.options.dense=16", "losses.adversarial.weight=1e-3",
+    args = _small(shared, vgg_weights, ["discriminator.type=vgg", "discriminator.width=8",
+                                        "discriminator.dense=16", "losses.adversarial={type: bce, weight: 1e-3}",
                                         "train.checkpoint_every=2"])
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                              "-m", "srgan", "train", "-c", str(ROOT / "configs" / "tiny.yaml"), *args,
@@ -252,7 +254,7 @@ def test_rgan_resumed_at_the_stage_boundary_matches_a_straight_run(shared, vgg_w
     args = ["train", "-c", str(ROOT / "configs" / "rgan_x4.yaml"),
             *_small(shared, vgg_weights, ["train.iterations=4", "recursive.stage1_iterations=2",
                                           "train.checkpoint_every=2", "train.deterministic=true",
-                                          "discriminator.options.width=8", "discriminator.options.dense=16",
+                                          "discriminator.width=8", "discriminator.dense=16",
                                           "train.keep_checkpoints=5"])]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert main([*args, "--out", str(straight)]) == 0

@@ -11,16 +11,16 @@ import torch
 from torch import nn
 
 from srgan.hardware import NAMES, resolve_device, resolve_precision
-from srgan.inference.fuse import fold_batch_norms, inplace_prelus, subpixel_tail
+from srgan.inference.fuse import fold_batch_norms, inplace_prelus
 
 log = logging.getLogger(__name__)
 
 
 def prepare_model(model: nn.Module, device: str | torch.device = "cpu",
                   precision: str | torch.dtype = "fp32") -> nn.Module:
-    """A copy of `model` ready for inference: eval mode, BN folded, the tail conv moved before the
-    last PixelShuffle (`fuse.subpixel_tail`), in-place activations, channels_last, on `device` in
-    the resolved precision.
+    """A copy of `model` ready for inference: eval mode, BN folded, the architecture's own exact
+    rewrites (`Generator.rewrite_for_inference`; SRResNet moves its tail conv before the last
+    PixelShuffle), in-place activations, channels_last, on `device` in the resolved precision.
     The caller's model is left untouched. Feed it channels_last inputs of the same dtype
     (`tiled_forward` does).
 
@@ -35,7 +35,9 @@ def prepare_model(model: nn.Module, device: str | torch.device = "cpu",
     dtype = resolve_precision(precision, device)
     prepared = copy.deepcopy(model).eval()
     folded = fold_batch_norms(prepared)
-    subpixel_tail(prepared)
+    rewrite = getattr(prepared, "rewrite_for_inference", None)
+    if callable(rewrite):
+        rewrite()
     inplace_prelus(prepared)
     prepared = prepared.to(device=device, dtype=dtype, memory_format=torch.channels_last)
     for p in prepared.parameters():

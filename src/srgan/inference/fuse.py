@@ -1,5 +1,6 @@
-"""Inference-time rewrites that keep the output identical: batch norm folded into the convolution
-before it, and the full-resolution tail conv moved in front of the last PixelShuffle.
+"""Inference-time rewrites that keep the output identical, for any network: batch norm folded into
+the convolution before it, single-slope PReLUs made in-place, and the conv-after-PixelShuffle
+rearrangement that an architecture may apply to its own layers (`Generator.rewrite_for_inference`).
 
 BN after a conv is an affine map per output channel, so it can be merged into the conv's weight
 and bias (Jacob et al. 2018, "Quantization and Training of Neural Networks for Efficient
@@ -51,32 +52,19 @@ def fold_batch_norms(model: nn.Module) -> int:
 
 
 
-def subpixel_tail(model: nn.Module) -> bool:
-    """Move the final k x k conv in front of the last PixelShuffle(2), where it becomes a
-    ceil((k+1)/2)-sized conv on the 4x wider, 4x smaller pre-shuffle tensor with 4x the outputs.
-
-    Why: the SRResNet tail (64 -> 3 channels, 9x9, at full output resolution) runs at a fraction of
-    the conv peak because 3 output channels starve the vector units; as 256 -> 12 channels, 5x5, at
-    half resolution it is ~2.7x faster on the AVX-512 CPU for 1.23x the multiply-adds. Exact for
-    zero padding only (the border of a shuffled image maps to the border of the pre-shuffle one);
-    the scalar PReLU commutes with the shuffle. Returns whether the model was rewritten.
-    """
-    cfg = getattr(model, "config", None)
-    if cfg is None or cfg.upsampler != "pixelshuffle" or cfg.padding != "zeros":
-        return False
-    stage, tail = model.upsample[-1], model.tail
-    conv, shuffle, act = stage
-    if not (isinstance(shuffle, nn.PixelShuffle) and shuffle.upscale_factor == 2 and isinstance(act, nn.PReLU)
-            and act.num_parameters == 1 and isinstance(tail, nn.Conv2d) and tail.groups == 1
-            and tail.stride == (1, 1) and tail.padding_mode == "zeros"):
-        return False
-    k = tail.kernel_size[0]
+def conv_before_pixel_shuffle(conv: nn.Conv2d) -> nn.Conv2d:
+    """The conv that, run before a PixelShuffle(2), gives what `conv` (k x k, zero padding, stride 1)
+    gives after it: a ceil((k+1)/2)-sized conv on the 4x wider, 4x smaller pre-shuffle tensor with
+    4x the outputs, to be followed by PixelShuffle(2). Exact because the border of a shuffled image
+    maps to the border of the pre-shuffle one. Worth it where few output channels starve the vector
+    units (an RGB tail); which layers to rewrite is the architecture's call."""
+    k = conv.kernel_size[0]
     half = k // 2
     # the furthest pre-shuffle offset a whose taps 2a + i - p still fall inside the original kernel
     reach = max(a for a in range(-half, half + 1) if any(abs(2 * a + i - p) <= half for i in (0, 1)
                                                           for p in (0, 1)))
     size = 2 * reach + 1
-    weight = tail.weight.new_zeros(tail.out_channels * 4, tail.in_channels * 4, size, size)
+    weight = conv.weight.new_zeros(conv.out_channels * 4, conv.in_channels * 4, size, size)
     for p in (0, 1):
         for q in (0, 1):
             for i in (0, 1):
@@ -86,16 +74,14 @@ def subpixel_tail(model: nn.Module) -> bool:
                             dy, dx = 2 * a + i - p, 2 * b + j - q
                             if abs(dy) <= half and abs(dx) <= half:
                                 weight[p * 2 + q::4, i * 2 + j::4, a + reach, b + reach] = \
-                                    tail.weight[:, :, dy + half, dx + half]
-    new_tail = nn.Conv2d(tail.in_channels * 4, tail.out_channels * 4, size, padding=reach,
-                         bias=tail.bias is not None).to(tail.weight.device, tail.weight.dtype)
+                                    conv.weight[:, :, dy + half, dx + half]
+    rewritten = nn.Conv2d(conv.in_channels * 4, conv.out_channels * 4, size, padding=reach,
+                          bias=conv.bias is not None).to(conv.weight.device, conv.weight.dtype)
     with torch.no_grad():
-        new_tail.weight.copy_(weight)
-        if tail.bias is not None:
-            new_tail.bias.copy_(tail.bias.repeat_interleave(4))
-    model.upsample[-1] = nn.Sequential(conv, act)
-    model.tail = nn.Sequential(new_tail, nn.PixelShuffle(2))
-    return True
+        rewritten.weight.copy_(weight)
+        if conv.bias is not None:
+            rewritten.bias.copy_(conv.bias.repeat_interleave(4))
+    return rewritten
 
 
 def inplace_prelus(model: nn.Module) -> int:

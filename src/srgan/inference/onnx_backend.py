@@ -1,8 +1,9 @@
 """ONNX export with dynamic height and width, and an ONNX Runtime runner that plugs into
 `tiled_forward` like a torch model (`--backend onnxruntime`).
 
-The exported graph has batch norm already folded and carries the generator's config in its
-metadata, so the runner knows the scale and receptive field without the weights file.
+The exported graph has batch norm already folded and carries the generator's architecture, config,
+scale and context (receptive field) in its metadata, so the runner tiles exactly without the
+weights file or the architecture's code.
 """
 
 from __future__ import annotations
@@ -17,22 +18,25 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from srgan.errors import SrganError, one_line
 from srgan.files import atomic_write
 from srgan.inference.fuse import fold_batch_norms
-from srgan.models.generator import GeneratorConfig
+from srgan.models.generator import Generator
+from srgan.models.registry import ARCHITECTURES
+from srgan.models.weights import OLD_ARCHITECTURE
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 18
 CONFIG_KEY = "srgan_config"
+ARCHITECTURE_KEY = "srgan_architecture"
+CONTEXT_KEY = "srgan_context"
 
 
-def export_onnx(model: nn.Module, path: str | os.PathLike, *, dynamic: bool = True,
+def export_onnx(model: Generator, path: str | os.PathLike, *, dynamic: bool = True,
                 opset: int = DEFAULT_OPSET, sample_size: tuple[int, int] = (64, 64)) -> Path:
-    """Write `model` (a `Generator`) as ONNX with input `lr` and output `sr`, both (N, C, H, W);
+    """Write `model` (a registered `Generator`) as ONNX with input `lr` and output `sr`, both (N, C, H, W);
     with `dynamic` the batch, height and width are free. Written atomically."""
     import onnx
 
@@ -40,10 +44,11 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, dynamic: bool = Tr
         raise SrganError(f"ONNX files end in .onnx, got {path}")
     if opset < 13:
         raise SrganError(f"opset must be 13 or newer, got {opset}")
-    config: GeneratorConfig = model.config
+    metadata = {ARCHITECTURE_KEY: model.architecture, CONFIG_KEY: json.dumps(model.config.to_dict()),
+                "scale": str(model.scale), CONTEXT_KEY: json.dumps(model.context())}
     prepared = copy.deepcopy(model).cpu().float().eval()  # plain PixelShuffle maps to ONNX DepthToSpace
     fold_batch_norms(prepared)
-    sample = torch.rand(1, config.in_channels, *sample_size)
+    sample = torch.rand(1, model.in_channels, *sample_size)
     dynamic_axes = {"lr": {0: "batch", 2: "height", 3: "width"},
                     "sr": {0: "batch", 2: "sr_height", 3: "sr_width"}} if dynamic else None
 
@@ -58,7 +63,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, dynamic: bool = Tr
             torch.onnx.export(prepared, (sample,), tmp, input_names=["lr"], output_names=["sr"],
                               dynamic_axes=dynamic_axes, opset_version=opset, dynamo=False)
         graph = onnx.load(tmp)
-        for key, value in ((CONFIG_KEY, json.dumps(config.to_dict())), ("scale", str(config.scale))):
+        for key, value in metadata.items():
             graph.metadata_props.add(key=key, value=value)
         onnx.save(graph, tmp)
 
@@ -66,8 +71,9 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, dynamic: bool = Tr
 
 
 class OnnxRunner:
-    """A tensor -> tensor callable over an ONNX Runtime session, with the `.config` of the exported
-    generator, so `tiled_forward(OnnxRunner(path), image, scale=...)` works like a torch model."""
+    """A tensor -> tensor callable over an ONNX Runtime session with the interface of the exported
+    generator (`scale`, `in_channels`, `context()`, and `config` where its architecture is
+    registered here), so `tiled_forward(OnnxRunner(path), image, scale=...)` works like a torch model."""
 
     def __init__(self, path_or_session: str | os.PathLike | Any, *, threads: int | None = None) -> None:
         try:
@@ -88,15 +94,28 @@ class OnnxRunner:
         else:
             session = path_or_session
         self.session = session
-        meta = session.get_modelmeta().custom_metadata_map
-        if CONFIG_KEY in meta:  # without .config, tiled_forward asks for an explicit tile_pad
-            self.config = GeneratorConfig.from_dict(json.loads(meta[CONFIG_KEY]))
         self.input_name = session.get_inputs()[0].name
+        channels = session.get_inputs()[0].shape[1]
+        self.in_channels: int | None = channels if isinstance(channels, int) else None
+        meta = session.get_modelmeta().custom_metadata_map
+        self.scale: int | None = int(meta["scale"]) if "scale" in meta else None
+        self.architecture = meta.get(ARCHITECTURE_KEY, OLD_ARCHITECTURE) if CONFIG_KEY in meta else None
+        self.config = None
+        if self.architecture in ARCHITECTURES.names():
+            cls = ARCHITECTURES.get(self.architecture)
+            self.config = cls.config_class.from_dict(json.loads(meta[CONFIG_KEY]))
+        if CONTEXT_KEY in meta:
+            self._context = json.loads(meta[CONTEXT_KEY])
+        elif self.config is not None:  # exported before the context was stored: ask an empty network
+            with torch.device("meta"):
+                self._context = cls(self.config).context()
+        else:
+            self._context = None
 
-    @property
-    def scale(self) -> int | None:
-        config = getattr(self, "config", None)
-        return config.scale if config else None
+    def context(self) -> int | None:
+        """The exported generator's receptive field in LR pixels; None when the file does not say
+        (not exported by srgan) or it is unbounded, and tiles are blended."""
+        return self._context
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())

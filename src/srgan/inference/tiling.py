@@ -1,12 +1,14 @@
 """Seamless tiled inference: the image stays on the CPU, padded tiles visit the device a batch at
 a time and are stitched into a CPU output.
 
-With a context (`tile_pad`) of at least the model's receptive-field radius every output pixel is
-computed from exactly the input it would see in a whole-image pass, so tiles are cropped and
-placed side by side with no seam at all. The model's own padding (zeros or reflect) is applied only
-at the true image border, because tiles touching the border are not padded beyond it. A smaller
-context cannot be exact; then overlapping tiles are blended with raised-cosine weights that sum to
-one, the usual cure for visible seams (Real-ESRGAN #211, #197; idealo ISR #134).
+With a context (`tile_pad`) of at least the model's receptive-field radius (`model.context()`,
+declared by each architecture next to its layers) every output pixel is computed from exactly the
+input it would see in a whole-image pass, so tiles are cropped and placed side by side with no seam
+at all. The model's own padding (zeros or reflect) is applied only at the true image border, because
+tiles touching the border are not padded beyond it. A smaller context cannot be exact; then
+overlapping tiles are blended with raised-cosine weights that sum to one, the usual cure for visible
+seams (Real-ESRGAN #211, #197; idealo ISR #134); so are models whose context is unbounded
+(`context()` is None).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from tqdm import tqdm
 
 from srgan.errors import SrganError
 from srgan.hardware import resolve_device
-from srgan.inference.receptive_field import receptive_field_radius
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ CUDA_FREE_FRACTION = 0.5
 """Share of the currently free CUDA memory `tile="auto"` plans to use (the rest absorbs the
 allocator's fragmentation and cuDNN workspaces)."""
 MIN_TILE = 16
+FEATHER_PAD = 32
+"""LR overlap for a model whose context is unbounded (SwinIR's default `--tile_overlap 32`)."""
 
 
 def tiled_forward(model: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, *, scale: int,
@@ -45,10 +48,11 @@ def tiled_forward(model: Callable[[torch.Tensor], torch.Tensor], image: torch.Te
 
     model: an `nn.Module` already on its device in its dtype (see `engine.prepare_model`; tiles
         follow its parameters, so `device`/`dtype` only matter for other callables) or any callable
-        tensor -> tensor, such as `onnx_backend.OnnxRunner`. Its `.config` (a `GeneratorConfig`)
-        gives the receptive field; without one `tile_pad` must be given.
+        tensor -> tensor, such as `onnx_backend.OnnxRunner`. Its `context()` gives the receptive
+        field and `in_channels` the channels it takes; without `context` `tile_pad` must be given.
     tile: LR tile side; None = whole image in one pass; "auto" = `auto_tile(...)`.
-    tile_pad: LR context around each tile; None = the receptive-field radius (exact result).
+    tile_pad: LR context around each tile; None = the receptive-field radius (exact result), or
+        `FEATHER_PAD` with blended overlaps when the model's context is unbounded.
     batch: tiles per forward pass (tiles of equal padded shape only).
     out: optional preallocated CPU tensor (1, C', sH, sW) of any float dtype to write into, e.g.
         float16 to halve the memory of a huge output; it is returned.
@@ -66,14 +70,14 @@ def tiled_forward(model: Callable[[torch.Tensor], torch.Tensor], image: torch.Te
     weight = next(iter(model.parameters()), None) if isinstance(model, nn.Module) else None
     if weight is not None:  # the prepared model is the truth; a stale argument must not crash the run
         device, dtype = weight.device, weight.dtype
-    config = getattr(model, "config", None)
-    if config is not None and image.shape[1] != config.in_channels:
-        raise SrganError(f"the model takes {config.in_channels}-channel images, "
-                         f"got {image.shape[1]} channels")
-    radius = receptive_field_radius(model) if config is not None else None
-    if tile_pad is None and radius is None:
-        raise SrganError("this model does not describe its architecture: pass tile_pad explicitly")
-    pad = radius if tile_pad is None else tile_pad
+    channels = getattr(model, "in_channels", None)
+    if channels is not None and image.shape[1] != channels:
+        raise SrganError(f"the model takes {channels}-channel images, got {image.shape[1]} channels")
+    context = getattr(model, "context", None)
+    if tile_pad is None and context is None:
+        raise SrganError("this model does not say how far it looks (no context()): pass tile_pad explicitly")
+    radius = context() if context is not None else None
+    pad = tile_pad if tile_pad is not None else FEATHER_PAD if radius is None else radius
     exact = radius is not None and pad >= radius
     height, width = image.shape[-2:]
     if tile == "auto":

@@ -3,7 +3,9 @@
 Every loss is an object with `d_loss(real_logits, fake_logits)` (the discriminator minimises it;
 pass fake logits of detached SR images) and `g_loss(real_logits, fake_logits)` (the generator
 minimises it). `uses_real_in_g` says whether `g_loss` needs the real logits at all (only the
-relativistic loss does); the others accept `real_logits=None` there. All arithmetic is float32,
+relativistic loss does); the others accept `real_logits=None` there. `on_probability_scale` says
+whether sigmoid(logit) is what the discriminator estimates (BCE, RaGAN), which decides how the
+trainer reports D(real) and D(fake). All arithmetic is float32,
 also under autocast, and BCE always goes through `binary_cross_entropy_with_logits` (log-sum-exp),
 never sigmoid + log, so logits of +-100 stay finite.
 """
@@ -14,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from srgan.errors import SrganError
+from srgan.losses.registry import register_loss
 
 
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
@@ -22,8 +25,8 @@ def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
 
 
 class AdversarialLoss:
-    name = ""
     uses_real_in_g = False
+    on_probability_scale = False
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -32,6 +35,7 @@ class AdversarialLoss:
         raise NotImplementedError
 
 
+@register_loss("bce")
 class BCELoss(AdversarialLoss):
     """Goodfellow et al. 2014 / Ledig et al. 2017 with the non-saturating generator loss -log D(G(z)).
 
@@ -39,7 +43,7 @@ class BCELoss(AdversarialLoss):
     label smoothing (Salimans et al. 2016), e.g. 0.9.
     """
 
-    name = "bce"
+    on_probability_scale = True
 
     def __init__(self, real_label: float = 1.0) -> None:
         self.real_label = float(real_label)
@@ -51,11 +55,10 @@ class BCELoss(AdversarialLoss):
         return _bce(fake_logits, 1.0)
 
 
+@register_loss("lsgan")
 class LeastSquaresLoss(AdversarialLoss):
     """LSGAN (Mao et al. 2017) with a=0, b=c=1: D: (mean((D(x)-1)^2) + mean(D(G(z))^2)) / 2,
     G: mean((D(G(z))-1)^2) / 2."""
-
-    name = "lsgan"
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         return 0.5 * ((real_logits.float() - 1) ** 2).mean() + 0.5 * (fake_logits.float() ** 2).mean()
@@ -64,11 +67,10 @@ class LeastSquaresLoss(AdversarialLoss):
         return 0.5 * ((fake_logits.float() - 1) ** 2).mean()
 
 
+@register_loss("hinge")
 class HingeLoss(AdversarialLoss):
     """Hinge loss (Lim & Ye 2017; Miyato et al. 2018): D: mean(relu(1 - D(x))) + mean(relu(1 + D(G(z)))),
     G: -mean(D(G(z)))."""
-
-    name = "hinge"
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         return F.relu(1 - real_logits.float()).mean() + F.relu(1 + fake_logits.float()).mean()
@@ -77,14 +79,15 @@ class HingeLoss(AdversarialLoss):
         return -fake_logits.float().mean()
 
 
+@register_loss("ragan")
 class RelativisticAverageLoss(AdversarialLoss):
     """RaSGAN (Jolicoeur-Martineau 2018, Eqs. for the relativistic average standard GAN; used by ESRGAN):
     with Dr = C(x_r) - mean C(x_f) and Df = C(x_f) - mean C(x_r),
     D: BCE(Dr, 1) + BCE(Df, 0);  G: BCE(Df, 1) + BCE(Dr, 0).
     In `g_loss` the real logits are detached: they do not depend on the generator."""
 
-    name = "ragan"
     uses_real_in_g = True
+    on_probability_scale = True
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         real, fake = real_logits.float(), fake_logits.float()
@@ -96,19 +99,3 @@ class RelativisticAverageLoss(AdversarialLoss):
         real, fake = real_logits.detach().float(), fake_logits.float()
         return _bce(fake - real.mean(), 1.0) + _bce(real - fake.mean(), 0.0)
 
-
-ADVERSARIAL_LOSSES: dict[str, type[AdversarialLoss]] = {
-    "bce": BCELoss, "lsgan": LeastSquaresLoss, "hinge": HingeLoss, "ragan": RelativisticAverageLoss,
-}
-
-
-def adversarial_loss(name: str, **options: float) -> AdversarialLoss:
-    """The adversarial loss called `name`: bce, lsgan, hinge or ragan (options: bce's real_label)."""
-    try:
-        cls = ADVERSARIAL_LOSSES[name]
-    except KeyError:
-        raise SrganError(f"unknown adversarial loss {name!r} (known: {', '.join(ADVERSARIAL_LOSSES)})") from None
-    try:
-        return cls(**options)
-    except TypeError:
-        raise SrganError(f"adversarial loss {name!r} takes no options {sorted(options)}") from None

@@ -22,17 +22,21 @@ that balance, give it a weight of ~1e-5 in the config (or divide `feature_scale`
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from srgan.errors import SrganError
+from srgan.losses.registry import register_loss
 from srgan.models.vgg import VGG19Features
 
 LEDIG_FEATURE_SCALE = 1.0 / 12.75
+Criterion = Literal["mse", "l1"]
 
 
 class PerceptualLoss(nn.Module):
@@ -55,7 +59,7 @@ class PerceptualLoss(nn.Module):
         self.layer_weights = {str(k): float(v) for k, v in layers.items()}
         if not self.layer_weights:
             raise SrganError("perceptual loss needs at least one VGG19 layer")
-        if criterion not in ("mse", "l1"):
+        if criterion not in typing.get_args(Criterion):
             raise SrganError(f"perceptual loss criterion must be mse or l1, got {criterion!r}")
         self.criterion = F.mse_loss if criterion == "mse" else F.l1_loss
         self.feature_scale = float(feature_scale)
@@ -78,3 +82,12 @@ class PerceptualLoss(nn.Module):
             if weight:
                 total = total + weight * self.criterion(fake[name].float() * s, real[name].float() * s)
         return total
+
+
+@register_loss("perceptual")
+def perceptual(layers: dict[str, float] | None = None, criterion: Criterion = "mse",
+               feature_scale: float = LEDIG_FEATURE_SCALE, weights_path: str | None = None) -> PerceptualLoss:
+    """`layers` {VGG19 layer: weight} (default Ledig's {relu5_4: 1}); `weights_path` a VGG19 file
+    (default: torchvision's file in the torch hub cache); the shared partial file reaches relu3_4."""
+    return PerceptualLoss(layers or {"relu5_4": 1.0}, criterion=criterion, feature_scale=feature_scale,
+                          weights=weights_path)

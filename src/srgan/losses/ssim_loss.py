@@ -7,8 +7,12 @@ float32: SSIM's constants C1 = 1e-4 and C2 = 9e-4 are below bf16's resolution ne
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import torch
 
+from srgan.losses.registry import register_loss
 from srgan.metrics.ssim import ssim
 
 
@@ -24,3 +28,9 @@ def ssim_loss(sr: torch.Tensor, hr: torch.Tensor, *, on_y: bool = False, data_ra
 
             x, y = rgb_to_y(x / data_range) * data_range, rgb_to_y(y / data_range) * data_range
         return 1.0 - ssim(x, y, data_range=data_range).mean()
+
+
+@register_loss("ssim")
+def ssim_term(on_y: bool = False) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """1 - SSIM of RGB images, or of their luma with `on_y: true`."""
+    return partial(ssim_loss, on_y=True) if on_y else ssim_loss

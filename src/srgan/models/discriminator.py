@@ -20,10 +20,12 @@ import torch
 from torch import nn
 
 from srgan.errors import SrganError
+from srgan.models.discriminators import register_discriminator
 
 CHANNELS = (64, 64, 128, 128, 256, 256, 512, 512)
 
 
+@register_discriminator("vgg")
 class VGGStyleDiscriminator(nn.Module):
     """(N, C, H, W) images in [0, 1] -> (N, 1) logits (real > 0). Images are mapped to [-1, 1]
     inside, the range Ledig et al. fed the discriminator."""

@@ -1,135 +1,123 @@
-"""The SRResNet generator of Ledig et al. 2017 and every published variant of it, from one config.
+"""What every generator architecture provides, so that weight files, tiling, ONNX export and the
+trainer work with any registered architecture instead of one class.
 
-Ledig et al., "Photo-Realistic Single Image Super-Resolution Using a Generative Adversarial
-Network", CVPR 2017, Fig. 4: a 9x9 head conv + PReLU, B residual blocks (conv-BN-PReLU-conv-BN),
-a conv-BN closed by a skip over all blocks, log2(scale) x2 upsampling stages and a 9x9 tail conv.
-The variants differ only in the fields of `GeneratorConfig`.
+An architecture is one file in `srgan/models/` (srresnet.py is the model to copy): a frozen config
+dataclass deriving from `GeneratorConfig`, a network deriving from `Generator` and registered with
+`@register_architecture(name, Config)`, and its presets (`@register`, srgan.models.registry).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar
 
-import torch
 from torch import nn
 
 from srgan.errors import SrganError
-
-Padding = Literal["zeros", "reflect", "replicate"]
-Upsampler = Literal["pixelshuffle", "nearest", "transposed"]
+from srgan.options import from_dict
 
 
-@dataclass(frozen=True)
 class GeneratorConfig:
-    """Everything that distinguishes one SRGAN generator variant from another.
+    """Base of an architecture's frozen config dataclass, which must have the fields `scale`,
+    `in_channels` and `out_channels` (checked when the architecture is registered)."""
 
-    `bn_momentum` uses PyTorch's convention (weight of the new batch statistic). Keras's
-    `BatchNormalization(momentum=0.5)` weighs the old statistic by 0.5, which is the same 0.5 here.
-    `padding="reflect"` is what some SRGAN write-ups call "symmetric padding": it mirrors the
-    image at its border instead of adding zeros, so tiles stitch without visible seams.
-    """
-
-    scale: int = 4
-    blocks: int = 16
-    width: int = 64
-    in_channels: int = 3
-    out_channels: int = 3
-    head_kernel: int = 9
-    tail_kernel: int = 9
-    batch_norm: bool = True
-    bn_momentum: float = 0.1
-    padding: Padding = "zeros"
-    upsampler: Upsampler = "pixelshuffle"
-    upsample_pre_conv: bool = False  # a 3x3 conv before each transposed conv (Osnabrueck variant)
-    global_skip: bool = True
-
-    def __post_init__(self) -> None:
-        if self.scale not in (2, 4, 8):
-            raise SrganError(f"scale must be 2, 4 or 8 (x2 stages), got {self.scale}")
-        if self.padding not in ("zeros", "reflect", "replicate"):
-            raise SrganError(f"padding must be zeros, reflect or replicate, got {self.padding!r}")
-        if self.upsampler not in ("pixelshuffle", "nearest", "transposed"):
-            raise SrganError(f"upsampler must be pixelshuffle, nearest or transposed, got {self.upsampler!r}")
-        for name in ("blocks", "width", "in_channels", "out_channels"):
-            if int(getattr(self, name)) < 1:
-                raise SrganError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        for name in ("head_kernel", "tail_kernel"):
-            if getattr(self, name) % 2 == 0:
-                raise SrganError(f"{name} must be odd so the output stays aligned, got {getattr(self, name)}")
+    scale: int
+    in_channels: int
+    out_channels: int
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> GeneratorConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise SrganError(f"unknown generator setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
-        return cls(**values)
+    def from_dict(cls, values: dict[str, Any]) -> Any:
+        """The config from `to_dict()`'s output (a weights file's metadata); keys and types are checked."""
+        return from_dict(cls, values, what="generator setting")
 
+    def replace(self, **overrides: Any) -> Any:
+        """A copy with `overrides` applied, checked like `from_dict`."""
+        return self.from_dict({**self.to_dict(), **overrides}) if overrides else self
 
-def _conv(cfg: GeneratorConfig, cin: int, cout: int, kernel: int) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, kernel, padding=kernel // 2, padding_mode=cfg.padding)
-
-
-def _norm(cfg: GeneratorConfig) -> nn.Module:
-    return nn.BatchNorm2d(cfg.width, momentum=cfg.bn_momentum) if cfg.batch_norm else nn.Identity()
-
-
-class ResidualBlock(nn.Module):
-    def __init__(self, cfg: GeneratorConfig) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            _conv(cfg, cfg.width, cfg.width, 3),
-            _norm(cfg),
-            nn.PReLU(),
-            _conv(cfg, cfg.width, cfg.width, 3),
-            _norm(cfg),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
-
-
-def _upsample_stage(cfg: GeneratorConfig) -> nn.Sequential:
-    """One x2 stage. PixelShuffle is Shi et al. 2016's sub-pixel convolution; nearest + conv is the
-    resize-convolution of Odena et al. 2016; transposed conv is the "deconvolution" of the MIT and
-    Osnabrueck variants (kernel 4, stride 2, padding 1: exactly x2)."""
-    w = cfg.width
-    if cfg.upsampler == "pixelshuffle":
-        layers = [_conv(cfg, w, 4 * w, 3), nn.PixelShuffle(2)]
-    elif cfg.upsampler == "nearest":
-        layers = [nn.Upsample(scale_factor=2, mode="nearest"), _conv(cfg, w, w, 3)]
-    else:
-        layers = [_conv(cfg, w, w, 3)] if cfg.upsample_pre_conv else []
-        layers.append(nn.ConvTranspose2d(w, w, 4, stride=2, padding=1))
-    return nn.Sequential(*layers, nn.PReLU())
+    def folds_into(self, other: GeneratorConfig) -> bool:
+        """Whether this network, once its batch norms are folded into its convolutions
+        (`srgan.inference.fuse.fold_batch_norms`, exact), is the network of `other`: then `model.init`
+        may start an `other` run from these weights. Architectures with a batch-norm switch say so."""
+        return False
 
 
 class Generator(nn.Module):
-    """LR image in [0, 1] (N, C, h, w) -> SR image (N, C, scale*h, scale*w), unclamped."""
+    """LR images in [0, 1] (N, in_channels, h, w) -> SR images (N, out_channels, scale*h, scale*w),
+    unclamped. `architecture` and `config_class` are set by `register_architecture`."""
 
-    def __init__(self, config: GeneratorConfig | None = None, **overrides: Any) -> None:
+    architecture: ClassVar[str] = ""
+    config_class: ClassVar[type[GeneratorConfig]]
+
+    def __init__(self, config: GeneratorConfig) -> None:
         super().__init__()
-        cfg = dataclasses.replace(config or GeneratorConfig(), **overrides)
-        self.config = cfg
-        self.head = nn.Sequential(_conv(cfg, cfg.in_channels, cfg.width, cfg.head_kernel), nn.PReLU())
-        self.body = nn.Sequential(*(ResidualBlock(cfg) for _ in range(cfg.blocks)))
-        self.body_tail = nn.Sequential(_conv(cfg, cfg.width, cfg.width, 3), _norm(cfg))
-        self.upsample = nn.Sequential(*(_upsample_stage(cfg) for _ in range(int(math.log2(cfg.scale)))))
-        self.tail = _conv(cfg, cfg.width, cfg.out_channels, cfg.tail_kernel)
+        self.config = config
 
     @property
     def scale(self) -> int:
         return self.config.scale
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.head(x)
-        body = self.body_tail(self.body(features))
-        if self.config.global_skip:
-            body = body + features
-        return self.tail(self.upsample(body))
+    @property
+    def in_channels(self) -> int:
+        return self.config.in_channels
+
+    @property
+    def out_channels(self) -> int:
+        return self.config.out_channels
+
+    def context(self) -> int | None:
+        """How far, in LR pixels, one output pixel looks into the input. Tiles carrying this much real
+        image around them give exactly the whole-image result (`srgan.inference.tiling`); None means
+        unbounded (global pooling, attention over the image), and tiles are blended instead."""
+        raise NotImplementedError(f"{type(self).__name__} must say how far it looks: define context()")
+
+    def rewrite_for_inference(self) -> None:
+        """Exact rewrites of this architecture for speed, applied to an eval-mode copy after its batch
+        norms are folded (`srgan.inference.engine.prepare_model`). None by default."""
+
+
+_POINTWISE = (nn.BatchNorm2d, nn.SyncBatchNorm, nn.Identity, nn.Dropout, nn.Dropout2d)
+
+
+def chain_context(*stages: nn.Module) -> int:
+    """The exact LR context of `stages` run one after another, each a layer or a container whose
+    layers run in registration order (a residual skip adds no reach).
+
+    Walking back from the output, the reach grows by a convolution's padding-centred half kernel at
+    the resolution it runs at, and an x f upsampling (PixelShuffle, nearest `Upsample`, transposed
+    convolution) maps it to the input as the f outputs of each input pixel see it: ceil(reach / f),
+    plus the transposed kernel's own reach. Element-wise layers add nothing; any other layer is an
+    error, so a new kind of layer cannot silently make tiling inexact.
+    """
+    layers = [m for stage in stages for m in stage.modules() if next(m.children(), None) is None]
+    reach = 0  # in pixels at the resolution of the layer being walked, from the output back
+    for layer in reversed(layers):
+        if isinstance(layer, nn.Conv2d) and layer.stride == (1, 1) and not isinstance(layer.padding, str):
+            reach += max(max(p, d * (k - 1) - p) for k, d, p in zip(layer.kernel_size, layer.dilation, layer.padding))
+        elif isinstance(layer, nn.ConvTranspose2d) and layer.dilation == (1, 1) and len(set(layer.stride)) == 1:
+            s = layer.stride[0]
+            reach = max(max((reach + k - 1 - p) // s, (reach + s - 1 + p) // s)
+                        for k, p in zip(layer.kernel_size, layer.padding))
+        elif isinstance(layer, nn.PixelShuffle):
+            reach = -(-reach // layer.upscale_factor)
+        elif isinstance(layer, nn.Upsample) and layer.mode == "nearest" and (f := _integer_factor(layer.scale_factor)):
+            reach = -(-reach // f)
+        elif not (isinstance(layer, _POINTWISE) or _is_activation(layer)):
+            raise SrganError(f"chain_context cannot tell how far {layer} looks: compute context() by hand")
+    return reach
+
+
+def _integer_factor(factor: Any) -> int | None:
+    if factor is None:
+        return None
+    values = set(factor) if isinstance(factor, tuple) else {factor}
+    if len(values) == 1 and float(value := values.pop()).is_integer():
+        return int(value)
+    return None
+
+
+def _is_activation(layer: nn.Module) -> bool:
+    """Element-wise (per pixel) activations: everything in torch.nn.modules.activation but attention."""
+    return type(layer).__module__ == "torch.nn.modules.activation" and not isinstance(layer, nn.MultiheadAttention)

@@ -17,11 +17,14 @@ float32, also under autocast (bf16 FFTs are not supported and would be too coars
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from srgan.errors import SrganError
 from srgan.models.discriminator import VGGStyleDiscriminator
+from srgan.models.discriminators import DISCRIMINATORS, register_discriminator
 
 
 def log_magnitude_spectrum(x: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
@@ -31,6 +34,7 @@ def log_magnitude_spectrum(x: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
         return torch.fft.fftshift(torch.log(spectrum.abs() + eps), dim=-2)
 
 
+@register_discriminator("fft")
 class FFTDiscriminator(nn.Module):
     """(N, C, H, W) images in [0, 1] -> (N, 1) logits, from the log-magnitude spectrum only.
 
@@ -83,3 +87,15 @@ class CombinedDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         spatial, spectral = self.parts(x)
         return self.spatial_weight * spatial.float() + self.spectral_weight * spectral.float()
+
+
+@register_discriminator("both")
+def spatial_and_spectral(in_channels: int = 3, negative_slope: float = 0.2, vgg: dict[str, Any] | None = None,
+                         fft: dict[str, Any] | None = None, spatial_weight: float = 1.0,
+                         spectral_weight: float = 1.0) -> CombinedDiscriminator:
+    """Both discriminators on one image: `in_channels` and `negative_slope` go to both parts,
+    `vgg: {...}` and `fft: {...}` to one part each (their own options, checked)."""
+    shared = {"in_channels": in_channels, "negative_slope": negative_slope}
+    spatial = DISCRIMINATORS.build("vgg", {**shared, **(vgg or {})}, prefix="vgg.")
+    spectral = DISCRIMINATORS.build("fft", {**shared, **(fft or {})}, prefix="fft.")
+    return CombinedDiscriminator(spatial, spectral, spatial_weight, spectral_weight)

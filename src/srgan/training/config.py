@@ -1,20 +1,26 @@
 """Training configuration: one dataclass per section, read from YAML plus `key.sub=value` overrides.
 
-Every key is checked against the dataclasses, so a typo or a wrong type stops the run before it
-starts with one line naming the key (`train.iteratons`, `optim.lr_g: expected float, got 'fast'`).
-Values on the command line are parsed as YAML scalars/lists (`data.folders=[a,b]`, `train.ema=0.999`).
+Every key is checked against the dataclasses (`srgan.options`), so a typo or a wrong type stops the
+run before it starts with one line naming the key (`train.iteratons`, `optim.lr_g: expected float,
+got 'fast'`). Values on the command line are parsed as YAML scalars/lists (`data.folders=[a,b]`,
+`train.ema=0.999`).
+
+Loss terms and the discriminator are named BasicSR-style by a registered `type` with its options
+beside it (`losses: {pixel: {type: l1, weight: 1.0}}`, `discriminator: {type: vgg, width: 64}`); the
+valid types and their options come from the registries (`srgan.losses.registry`,
+`srgan.models.discriminators`), so a new loss or discriminator needs no edit here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from srgan.errors import SrganError, one_line
+from srgan.options import REQUIRED, check_options, convert, from_dict, parameters
+from srgan.registry import Registry
 
 
 @dataclass
@@ -29,15 +35,6 @@ class ModelConfig:
     generator: dict[str, Any] = field(default_factory=dict)
     init: str | None = None
     init_strict: bool = True
-
-
-@dataclass
-class DiscriminatorConfig:
-    """`kind: none` is phase 1 (no adversary); vgg is Ledig's conv net, fft the MIT "fftGAN" one,
-    both sums the two adversarial terms. `options` go to `build_discriminator` unchanged."""
-
-    kind: Literal["none", "vgg", "fft", "both"] = "none"
-    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -62,44 +59,6 @@ class DataConfig:
     cache_mb: int = 2048
     workers: int = 0  # 0: load in the training process (fastest on a 2-core CPU; see dataset.py)
     quantize_lr: bool = True  # round LR to 8 bits like the evaluation protocol's uint8 LR images
-
-
-@dataclass
-class PixelLossConfig:
-    kind: Literal["mse", "l1", "charbonnier"] = "mse"
-    weight: float = 1.0
-    eps: float = 1e-3  # Charbonnier epsilon
-
-
-@dataclass
-class SSIMLossConfig:
-    weight: float = 0.0
-
-
-@dataclass
-class PerceptualLossConfig:
-    """VGG19 feature loss. `layers` maps layer names (relu2_2, relu5_4, ...) to weights. `weights_path`
-    is a VGG19 safetensors file; the shared partial file only reaches relu3_4."""
-
-    weight: float = 0.0
-    layers: dict[str, float] = field(default_factory=lambda: {"relu5_4": 1.0})
-    criterion: Literal["mse", "l1"] = "mse"
-    weights_path: str | None = None
-    feature_scale: float = 1.0 / 12.75  # Ledig et al. 2017: VGG feature maps rescaled by 1/12.75
-
-
-@dataclass
-class AdversarialLossConfig:
-    kind: Literal["bce", "lsgan", "hinge", "ragan"] = "bce"
-    weight: float = 1e-3
-
-
-@dataclass
-class LossesConfig:
-    pixel: PixelLossConfig = field(default_factory=PixelLossConfig)
-    ssim: SSIMLossConfig = field(default_factory=SSIMLossConfig)
-    perceptual: PerceptualLossConfig = field(default_factory=PerceptualLossConfig)
-    adversarial: AdversarialLossConfig = field(default_factory=AdversarialLossConfig)
 
 
 @dataclass
@@ -162,13 +121,21 @@ class RecursiveConfig:
     stage1_weights: str | None = None
 
 
+def _pixel_mse() -> dict[str, dict[str, Any] | None]:
+    return {"pixel": {"type": "mse", "weight": 1.0}}
+
+
 @dataclass
 class Config:
+    """`losses`: {term name: {type, weight (default 1), options...}}; the generator minimises the
+    weighted sum of the terms, and the term names label them in the log. `discriminator`: None for
+    phase 1 (no adversary), else {type, options...}; a GAN run needs one adversarial loss term."""
+
     name: str = "run"
     model: ModelConfig = field(default_factory=ModelConfig)
-    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    discriminator: dict[str, Any] | None = None
     data: DataConfig = field(default_factory=DataConfig)
-    losses: LossesConfig = field(default_factory=LossesConfig)
+    losses: dict[str, dict[str, Any] | None] = field(default_factory=_pixel_mse)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
@@ -180,7 +147,7 @@ class Config:
 
     @property
     def gan(self) -> bool:
-        return self.discriminator.kind != "none"
+        return self.discriminator is not None
 
 
 # ---------------------------------------------------------------- loading and checking
@@ -202,6 +169,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             raise SrganError(f"{path}: expected a mapping of sections at the top level")
         name = path.stem
     raw.setdefault("name", name)
+    raw.setdefault("losses", _pixel_mse())  # so that overrides edit the default terms, not replace them
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:
@@ -216,11 +184,25 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     return config
 
 
-def config_from_dict(values: dict[str, Any]) -> Config:
-    """Rebuild a `Config` saved with `to_dict()` (e.g. inside a checkpoint)."""
-    config = from_dict(Config, values)
-    validate(config)
-    return config
+def config_changes(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
+    """One line per key whose value differs between two `Config.to_dict()`s ("optim.lr_g: 0.0001 -> 0.0002"),
+    for the log of a resumed run; keys only one side has show `(absent)` on the other."""
+    lines = []
+    for key in [*saved, *(k for k in current if k not in saved)]:
+        old, new = saved.get(key, _ABSENT), current.get(key, _ABSENT)
+        if isinstance(old, dict) and isinstance(new, dict) and old and new:
+            lines += config_changes(old, new, f"{prefix}{key}.")
+        elif old != new:
+            lines.append(f"{prefix}{key}: {old!r} -> {new!r}")
+    return lines
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+_ABSENT = _Absent()
 
 
 def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
@@ -234,97 +216,14 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def from_dict(cls: type, values: Any, prefix: str = "") -> Any:
-    if not isinstance(values, dict):
-        raise SrganError(f"{prefix or 'config'}: expected a section (mapping), got {values!r}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    for key in values:
-        if key not in known:
-            where = f"{prefix}.{key}" if prefix else str(key)
-            raise SrganError(f"unknown config key {where!r} (known in {prefix or 'top level'}: "
-                             f"{', '.join(sorted(known))})")
-    kwargs = {}
-    for key, value in values.items():
-        where = f"{prefix}.{key}" if prefix else key
-        kwargs[key] = _convert(hints[key], value, where)
-    return cls(**kwargs)
-
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def _convert(tp: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value if value is not None else {}, where)
-    if origin in (Union, types.UnionType):
-        options = typing.get_args(tp)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _convert(option, value, where)
-            except SrganError as exc:
-                errors.append(str(exc))
-        raise SrganError(errors[0] if errors else f"{where}: bad value {value!r}")
-    if origin is Literal:
-        allowed = typing.get_args(tp)
-        if value not in allowed:
-            raise SrganError(f"{where}: expected one of {', '.join(map(str, allowed))}, got {value!r}")
-        return value
-    if origin is list:
-        (item,) = typing.get_args(tp)
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            value = [value]  # a single folder or milestone
-        if not isinstance(value, (list, tuple)):
-            raise SrganError(f"{where}: expected a list, got {value!r}")
-        return [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        _, value_tp = typing.get_args(tp)
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise SrganError(f"{where}: expected a mapping, got {value!r}")
-        return {str(k): _convert(value_tp, v, f"{where}.{k}") for k, v in value.items()}
-    if tp is Any:
-        return value
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)  # 1e5 in YAML
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # PyYAML reads "1e-4" (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-    elif tp is str and isinstance(value, str):
-        return value
-    raise SrganError(f"{where}: expected {_type_name(tp)}, got {value!r}")
-
-
 def validate(config: Config) -> None:
-    """Cross-field checks that single types cannot express."""
-    from srgan.models.generator import GeneratorConfig
-    from srgan.models.registry import names
+    """Cross-field checks that single types cannot express; the generator overrides, loss terms and
+    discriminator are checked against their registries and stored with their values converted."""
+    from srgan.models.registry import PRESETS
 
-    if config.model.preset not in names():
-        raise SrganError(f"model.preset: unknown preset {config.model.preset!r} (known: {', '.join(names())})")
-    known = {f.name for f in dataclasses.fields(GeneratorConfig)}
-    for key in config.model.generator:
-        if key not in known:
-            raise SrganError(f"unknown config key 'model.generator.{key}' (known: {', '.join(sorted(known))})")
+    base = PRESETS.get(config.model.preset, "model.preset")()
+    config.model.generator = check_options(type(base), config.model.generator, prefix="model.generator.",
+                                           partial=True)
     scale = data_scale(config)
     if config.data.hr_crop <= 0 or config.data.hr_crop % scale:
         raise SrganError(f"data.hr_crop: must be a positive multiple of the scale {scale}, got {config.data.hr_crop}")
@@ -342,11 +241,7 @@ def validate(config: Config) -> None:
         raise SrganError(f"optim.betas: expected two numbers, got {config.optim.betas}")
     if config.optim.lr_g <= 0 or config.optim.lr_d <= 0:
         raise SrganError("optim.lr_g and optim.lr_d must be positive")
-    terms = [config.losses.pixel.weight, config.losses.ssim.weight, config.losses.perceptual.weight]
-    if not any(w > 0 for w in terms) and not (config.gan and config.losses.adversarial.weight > 0):
-        raise SrganError("losses: every loss weight is 0, nothing to train")
-    if config.losses.perceptual.weight > 0 and not config.losses.perceptual.layers:
-        raise SrganError("losses.perceptual.layers: name at least one VGG19 layer")
+    _check_losses_and_discriminator(config)
     rec = config.recursive
     if rec.enabled:
         if generator_config(config).scale != 2:
@@ -355,6 +250,53 @@ def validate(config: Config) -> None:
             raise SrganError("recursive: set recursive.stage1_iterations or recursive.stage1_weights")
         if rec.stage1_iterations >= config.train.iterations:
             raise SrganError("recursive.stage1_iterations must be below train.iterations")
+
+
+def _check_losses_and_discriminator(config: Config) -> None:
+    from srgan.losses.registry import LOSSES, is_adversarial
+    from srgan.models.discriminators import DISCRIMINATORS
+
+    config.losses = {name: _typed(LOSSES, spec, f"losses.{name}", weighted=True)
+                     for name, spec in config.losses.items() if spec is not None}  # null removes a term
+    if config.discriminator is not None:
+        config.discriminator = _typed(DISCRIMINATORS, config.discriminator, "discriminator")
+    adversarial = [name for name, term in config.losses.items() if is_adversarial(term["type"])]
+    if len(adversarial) > 1:
+        raise SrganError(f"losses: one adversarial term at most, got {' and '.join(adversarial)}")
+    if adversarial and not config.gan:
+        raise SrganError(f"losses.{adversarial[0]} is an adversarial loss but there is no discriminator: "
+                         f"set discriminator.type ({', '.join(DISCRIMINATORS.names())}) or remove the term")
+    if config.gan and not adversarial:
+        kinds = ", ".join(n for n in LOSSES.names() if is_adversarial(n))
+        raise SrganError(f"discriminator: a GAN run needs an adversarial loss term, e.g. "
+                         f"losses.adversarial={{type: bce, weight: 1.0e-3}} (types: {kinds})")
+    if not any(term["weight"] > 0 for term in config.losses.values()):
+        raise SrganError("losses: no term has a positive weight, nothing to train")
+
+
+def _typed(registry: Registry, spec: Any, where: str, weighted: bool = False) -> dict[str, Any]:
+    """{type, [weight,] options...} with the type known, its options checked and converted, and the
+    options not given set to their defaults."""
+    if not isinstance(spec, dict):
+        raise SrganError(f"{where}: expected a mapping with a type, got {spec!r}")
+    options = dict(spec)
+    if "kind" in options:  # the form before the registries
+        kind = options["kind"]
+        raise SrganError(f"{where}.kind: `kind: none` is now no {where} section" if kind == "none" else
+                         f"{where}.kind: `kind: {kind}` is now `type: {kind}`, with the options beside it")
+    if "type" not in options:
+        raise SrganError(f"{where}.type: missing (known: {', '.join(registry.names())})")
+    kind = options.pop("type")
+    if not isinstance(kind, str):
+        raise SrganError(f"{where}.type: expected a name, got {kind!r}")
+    head: dict[str, Any] = {"type": kind}
+    if weighted:
+        head["weight"] = convert(float, options.pop("weight", 1.0), f"{where}.weight")
+        if head["weight"] < 0:
+            raise SrganError(f"{where}.weight: must not be negative, got {head['weight']}")
+    checked = registry.options(kind, options, prefix=f"{where}.")
+    defaults = {k: d for k, (_, d) in parameters(registry.get(kind)).items() if d is not REQUIRED}
+    return {**head, **defaults, **checked}  # defaults spelled out, so a saved config says everything
 
 
 def generator_config(config: Config) -> Any:

@@ -1,7 +1,9 @@
-"""The generator and discriminator objectives of a run, assembled from the config's `losses` section.
+"""The generator and discriminator objectives of a run, assembled from the config's `losses` terms
+and `discriminator` through their registries.
 
-Generator loss = sum of the enabled terms (weight > 0): pixel, SSIM, VGG perceptual, adversarial.
-Each term is returned as a float for the log as well, never as a tensor (so no graph is kept).
+Generator loss = the weighted sum of the terms with weight > 0, in config order, the adversarial
+term last. Each term is returned as a float for the log as well, under its term name, never as a
+tensor (so no graph is kept).
 """
 
 from __future__ import annotations
@@ -15,73 +17,67 @@ from srgan.training.config import Config
 
 
 def build_discriminator_from_config(config: Config) -> nn.Module:
-    from srgan.models.discriminators import build_discriminator
+    from srgan.models.discriminators import DISCRIMINATORS
 
-    return build_discriminator(config.discriminator.kind, **config.discriminator.options)
+    options = dict(config.discriminator)
+    return DISCRIMINATORS.build(options.pop("type"), options, prefix="discriminator.")
+
+
+def _build_term(term: dict[str, Any], name: str) -> Any:
+    from srgan.losses.registry import LOSSES
+
+    options = {k: v for k, v in term.items() if k not in ("type", "weight")}
+    return LOSSES.build(term["type"], options, prefix=f"losses.{name}.")
 
 
 class GeneratorObjective(nn.Module):
     def __init__(self, config: Config) -> None:
+        from srgan.losses.registry import is_adversarial
+
         super().__init__()
-        losses = config.losses
-        self.pixel_weight = losses.pixel.weight
-        self.ssim_weight = losses.ssim.weight
-        self.perceptual_weight = losses.perceptual.weight
-        self.adversarial_weight = losses.adversarial.weight if config.gan else 0.0
-        self.pixel = None
-        if self.pixel_weight > 0:
-            from srgan.losses.pixel import pixel_loss
-
-            self.pixel = pixel_loss(losses.pixel.kind, losses.pixel.eps)
-        self.perceptual: nn.Module | None = None
-        if self.perceptual_weight > 0:
-            from srgan.losses.perceptual import PerceptualLoss
-
-            p = losses.perceptual
-            self.perceptual = PerceptualLoss(p.layers, weights=p.weights_path, criterion=p.criterion,
-                                             feature_scale=p.feature_scale)
-        self.adversarial: Any = None
-        if self.adversarial_weight > 0:
-            from srgan.losses.adversarial import adversarial_loss
-
-            self.adversarial = adversarial_loss(losses.adversarial.kind)
-        self.needs_real_logits = self.adversarial is not None and self.adversarial.uses_real_in_g
+        self.terms: list[tuple[str, float, Any]] = []  # content losses: (name, weight, (sr, hr) -> loss)
+        self.adversarial: tuple[str, float, Any] | None = None
+        self.holders = nn.ModuleList()  # terms with weights or buffers (the VGG), so .to(device) moves them
+        for name, term in config.losses.items():
+            if term["weight"] <= 0:
+                continue
+            loss = _build_term(term, name)
+            if isinstance(loss, nn.Module):
+                self.holders.append(loss)
+            if is_adversarial(term["type"]):
+                self.adversarial = (name, term["weight"], loss)
+            else:
+                self.terms.append((name, term["weight"], loss))
+        self.needs_real_logits = self.adversarial is not None and self.adversarial[2].uses_real_in_g
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor, fake_logits: Any, real_logits: Any
                 ) -> tuple[torch.Tensor, dict[str, float]]:
         total = sr.new_zeros(())
         stats: dict[str, float] = {}
-        if self.pixel is not None:
-            term = self.pixel(sr, hr)
-            total = total + self.pixel_weight * term
-            stats["pix"] = float(term.detach())
-        if self.ssim_weight > 0:
-            from srgan.losses.ssim_loss import ssim_loss
-
-            term = ssim_loss(sr, hr)
-            total = total + self.ssim_weight * term
-            stats["ssim"] = float(term.detach())
-        if self.perceptual is not None:
-            term = self.perceptual(sr, hr)
-            total = total + self.perceptual_weight * term
-            stats["vgg"] = float(term.detach())
+        for name, weight, loss in self.terms:
+            term = loss(sr, hr)
+            total = total + weight * term
+            stats[name] = float(term.detach())
         if self.adversarial is not None and fake_logits is not None:
-            term = self.adversarial.g_loss(real_logits, fake_logits)
-            total = total + self.adversarial_weight * term
-            stats["adv"] = float(term.detach())
+            name, weight, loss = self.adversarial
+            term = loss.g_loss(real_logits, fake_logits)
+            total = total + weight * term
+            stats[name] = float(term.detach())
         stats["g"] = float(total.detach())
         return total, stats
 
 
 class DiscriminatorObjective:
     """Discriminator loss and the D(real)/D(fake) means that show whether D has won: probabilities
-    (sigmoid of the logits) for BCE and RaGAN, raw outputs for least squares and hinge."""
+    (sigmoid of the logits) where the loss reads logits that way (BCE, RaGAN), raw outputs otherwise
+    (least squares, hinge)."""
 
     def __init__(self, config: Config) -> None:
-        from srgan.losses.adversarial import adversarial_loss
+        from srgan.losses.registry import is_adversarial
 
-        self.loss = adversarial_loss(config.losses.adversarial.kind)
-        self.probability = config.losses.adversarial.kind in ("bce", "ragan")
+        name, term = next((n, t) for n, t in config.losses.items() if is_adversarial(t["type"]))
+        self.loss = _build_term(term, name)
+        self.probability = self.loss.on_probability_scale
 
     def __call__(self, real_logits: Any, fake_logits: Any) -> tuple[torch.Tensor, dict[str, float]]:
         loss = self.loss.d_loss(real_logits, fake_logits)

@@ -30,11 +30,12 @@ from srgan.hardware import NAMES, resolve_device, resolve_precision
 from srgan.imaging.imresize import imresize
 from srgan.imaging.quantize import round_to_8bit
 from srgan.models.generator import Generator
+from srgan.models.registry import build
 from srgan.models.weights import load_model, save_model
 from srgan.training import checkpoint as ckpt
 from srgan.training import distributed as ddp
 from srgan.training import resume_state
-from srgan.training.config import Config, data_scale, generator_config
+from srgan.training.config import Config, config_changes, data_scale, generator_config
 from srgan.training.monitor import Monitor
 from srgan.training.objective import (
     DiscriminatorObjective,
@@ -86,12 +87,6 @@ def _lr_lambda(cfg: Config, base_lr: float) -> Callable[[int], float]:
     return lambda it: 1.0
 
 
-def _folds_into(source: Any, target: Any) -> bool:
-    """Whether a batch-norm generator becomes `target` once its BNs are folded into the convolutions."""
-    return source.batch_norm and not target.batch_norm and \
-        dataclasses.replace(source, batch_norm=False, bn_momentum=target.bn_momentum) == target
-
-
 def default_run_dir(config: Config) -> Path:
     return Path(config.train.out_dir) if config.train.out_dir else Path("runs") / config.name
 
@@ -125,14 +120,14 @@ class Trainer:
         self.rec = cfg.recursive
 
         # networks
-        gen = Generator(generator_config(cfg))
+        gen = build(generator_config(cfg))
         if cfg.model.init:
             self._load_generator_weights(gen, cfg.model.init, "model.init")
         gen = gen.to(self.device, memory_format=self.memory_format)
         self.ema = EMA(gen, t.ema) if t.ema > 0 else None
         self.stage1: nn.Module | None = None
         if self.rec.enabled and self.rec.stage1_weights:
-            stage1 = Generator(generator_config(cfg))
+            stage1 = build(generator_config(cfg))
             self._load_generator_weights(stage1, self.rec.stage1_weights, "recursive.stage1_weights")
             self.stage1 = stage1.to(self.device, memory_format=self.memory_format).eval().requires_grad_(False)
         disc = build_discriminator_from_config(cfg) if cfg.gan else None
@@ -204,7 +199,7 @@ class Trainer:
         if not self.config.model.init_strict and source.config != model.config:
             self._load_matching(model, source.state_dict(), path, key)
             return
-        if source.config != model.config and _folds_into(source.config, model.config):
+        if source.config != model.config and source.config.folds_into(model.config):
             from srgan.inference.fuse import fold_batch_norms
 
             fold_batch_norms(source.eval())  # exact: a BN model continues as the same no-BN network
@@ -304,6 +299,7 @@ class Trainer:
         self.last_checkpoint = path
         if self.dist.main:
             log.info("resumed from %s at iteration %d", path, self.iteration)
+        self._log_config_changes(state.get("config"), path)
 
     def _resume_compact(self, path: str) -> None:
         """Weights, EMA and schedule position from a compact state; Adam (and D) start afresh and the
@@ -328,6 +324,13 @@ class Trainer:
         if self.dist.main:
             log.info("resumed weights from %s at iteration %d (optimiser moments re-estimated: learning rate "
                      "warms up over %d iterations)", path, self.iteration, resume_state.WARMUP)
+        self._log_config_changes(state.get("config"), path)
+
+    def _log_config_changes(self, saved: Any, path: str | Path) -> None:
+        """One log line per setting that differs from the run being resumed."""
+        if self.dist.main and isinstance(saved, dict):
+            for line in config_changes(saved, self.config.to_dict()):
+                log.info("config changed since %s: %s", Path(path).name, line)
 
     def _frozen_copy_with(self, state: dict[str, torch.Tensor] | None = None) -> nn.Module:
         model = copy.deepcopy(_unwrap(self.generator))
@@ -467,7 +470,7 @@ class Trainer:
                           tensorboard=t.tensorboard, enabled=self.dist.main)
         if self.dist.main:
             log.info("run %s: %s, %s, %d images, %d -> %d iterations on %s x%d process(es) in %s", self.run_dir,
-                     cfg.model.preset, "GAN (" + cfg.discriminator.kind + ")" if cfg.gan else "pixel pre-training",
+                     cfg.model.preset, "GAN (" + cfg.discriminator["type"] + ")" if cfg.gan else "pixel pre-training",
                      len(self.data.images), self.iteration, t.iterations, self.device, self.dist.world_size,
                      NAMES[self.autocast_dtype or torch.float32])
         try:
