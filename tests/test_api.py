@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import srgan
@@ -17,14 +16,6 @@ from srgan import api
 from srgan.api import ModelCache, SrganError, UpscaleOptions
 
 CLI = Path(srgan.__file__).with_name("cli.py")
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> str:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "tiny_x4.safetensors"
-    srgan.save_model(srgan.create_model("srresnet_x4", blocks=1, width=8), path)
-    return str(path)
 
 
 def test_cli_imports_only_the_api():

@@ -3,6 +3,7 @@
     import srgan
     sr = srgan.upscale(Image.open("photo.jpg"))                      # PIL / numpy / tensor
     srgan.upscale_files(["scans/"], "out/", options=srgan.UpscaleOptions(tile=256))
+    srgan.upscale_files(["big/"], "out/", shard="auto", manifest="run.jsonl")   # under torchrun
     model = srgan.load_model("srresnet_x4"); srgan.list_models()
     results = srgan.evaluate(["bicubic", "srresnet_x4"], ["Set5"], scale=4)
     srgan.train("configs/srresnet_x4.yaml", ["train.iterations=1000"])
@@ -23,11 +24,13 @@ from srgan import __version__
 from srgan.errors import SrganError, one_line
 from srgan.inference.batch import Job, Summary
 from srgan.inference.cache import ModelCache, Runner
+from srgan.inference.manifest import ManifestTotals
 from srgan.inference.options import UpscaleOptions
 from srgan.models.weights import DEFAULT_MODEL, load_model, save_model
 
 __all__ = [
     "DEFAULT_MODEL",
+    "ManifestTotals",
     "ModelCache",
     "ModelInfo",
     "Runner",
@@ -41,6 +44,7 @@ __all__ = [
     "format_table",
     "list_models",
     "load_model",
+    "manifest_summary",
     "one_line",
     "save_model",
     "train",
@@ -87,32 +91,60 @@ def upscale(image: Any, model: Any = None, *, options: UpscaleOptions | None = N
 
 def upscale_files(inputs: Sequence[str | Path], output: str | Path | None = None, *,
                   options: UpscaleOptions | None = None, suffix: str | None = None, overwrite: bool = False,
-                  recursive: bool = False, progress: bool = False, on_file: Callable[[Job, str | None], None] | None = None,
-                  cache: ModelCache | None = None) -> Summary:
+                  skip_existing: bool | None = None, recursive: bool = False, progress: bool = False,
+                  on_file: Callable[[Job, str | None], None] | None = None, cache: ModelCache | None = None,
+                  shard: str | None = None, manifest: str | Path | None = None, io_threads: int = 2) -> Summary:
     """Upscale image files, folders and glob patterns; write each output atomically next to its input
     as STEM + SUFFIX + extension (default suffix `_x{scale}`), or under `output` (a folder, or a file
-    for one input). Every output is planned before any work starts: outputs that are inputs, that
-    collide, or that exist without `overwrite` are refused. A file that fails is skipped and named in
-    the returned `Summary` (the rest still run), unless it is the only input, whose error is raised.
-    `on_file(job, error or None)` is called after each file."""
+    for one input). Every output is planned before any work starts: outputs that are inputs or that
+    collide are refused; an existing output is refused, replaced (`overwrite`) or kept as done
+    (`skip_existing`; None: keep when `output` is a folder, so a killed run resumes). A file that
+    fails is skipped and named in the returned `Summary` (the rest still run), unless it is the only
+    input, whose error is raised. `on_file(job, error or None)` is called after each file.
+
+    Big jobs: `shard` "I/N" does part I of N (balanced by pixels), "auto" the part of this torchrun
+    rank (on its own GPU, or on CPU with cores / local ranks threads), None everything; `manifest`
+    appends one JSON line per file (`{rank}` in the name gives each rank its own file);
+    `io_threads` read and write images while the model runs (0: no overlap)."""
     from srgan.inference import batch
+    from srgan.inference.manifest import Manifest
+    from srgan.inference.shard import resolve_shard
 
     opts = options or UpscaleOptions()
-    files, missing = batch.collect_inputs([str(i) for i in inputs], recursive=recursive)
-    if not files:
-        if not missing:
-            raise SrganError("no input given")
-        name, reason = missing[0]
-        raise SrganError(f"{name}: {reason}" if len(missing) == 1 else f"no images found in {len(missing)} inputs")
-    for name, reason in missing:
-        log.warning("skipped %s: %s", name, reason)
+    part = resolve_shard(shard)
+    if not part.whole:
+        opts = opts.replace(device=part.device(opts.device))
+        if part.local_count > 1 and opts.backend == "torch" and not opts.device.startswith("cuda"):
+            import torch
+
+            torch.set_num_threads(part.cpu_threads())
     runner = get_runner(opts, cache)
-    jobs = batch.plan_jobs(files, output=None if output is None else str(output),
-                           suffix=_suffix(suffix, opts, runner.scale), fmt=opts.format, overwrite=overwrite)
-    summary = batch.run_jobs(jobs, runner, opts, strict=len(jobs) == 1 and not missing, progress=progress,
-                             on_file=on_file)
-    summary.skipped[:0] = missing
+    plan = batch.plan([str(i) for i in inputs], output=None if output is None else str(output),
+                      suffix=batch.output_suffix(suffix, opts, runner.scale), fmt=opts.format, recursive=recursive,
+                      overwrite=overwrite, skip_existing=skip_existing, shard=part)
+    journal = Manifest(manifest, rank=part.index) if manifest is not None else None
+    try:
+        summary = batch.run_jobs(plan.jobs, runner, opts, strict=plan.single, progress=progress, on_file=on_file,
+                                 io_threads=io_threads, record=journal.write if journal else None,
+                                 label=part.label, position=part.local_rank)
+    finally:
+        if journal is not None:
+            journal.close()
+    summary.skipped[:0] = plan.missing
+    summary.existing = len(plan.existing)
+    done, skipped, kept, megapixels = part.meet_at_the_end(
+        [len(summary.done), len(summary.skipped) - len(plan.missing), summary.existing, summary.megapixels])
+    if part.torchrun and part.index == 0:
+        summary.job_totals = (f"all {part.count} ranks: upscaled {done:.0f} image(s), skipped {skipped:.0f}, "
+                              f"{kept:.0f} already done, {megapixels:.2f} output MP")
     return summary
+
+
+def manifest_summary(manifests: Sequence[str | Path]) -> ManifestTotals:
+    """Totals of one or more manifests (file names or globs): files, pixels, MP/s, failures."""
+    from srgan.inference.manifest import read_manifest, summarize
+
+    return summarize(*read_manifest(manifests))
 
 
 def upscale_demo(output: str | Path | None = None, *, options: UpscaleOptions | None = None, overwrite: bool = False,
@@ -127,21 +159,13 @@ def upscale_demo(output: str | Path | None = None, *, options: UpscaleOptions | 
 
     opts = options or UpscaleOptions()
     runner = get_runner(opts, cache)
-    name = f"astronaut{_suffix(None, opts, runner.scale)}.png"
+    name = f"astronaut{batch.output_suffix(None, opts, runner.scale)}.png"
     target = Path(output) if output is not None else Path(name)
     if target.is_dir():
         target = target / name
     job = Job(name="astronaut (scikit-image)", target=target, load=lambda: from_pil(Image.fromarray(data.astronaut())))
     batch.check_targets([job], overwrite=overwrite)
     return batch.run_jobs([job], runner, opts, strict=True, progress=progress)
-
-
-def _suffix(suffix: str | None, options: UpscaleOptions, scale: int) -> str:
-    if suffix is None:
-        return f"_x{options.outscale if options.outscale is not None else scale:g}"
-    if "/" in suffix or "\\" in suffix or suffix in (".", ".."):
-        raise SrganError(f"suffix {suffix!r} must not contain a path separator")
-    return suffix
 
 
 # ---------------------------------------------------------------- models

@@ -76,6 +76,19 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quality", type=int, metavar="Q", help="JPEG/WebP quality 1-100 (default 95; WebP 100 = lossless)")
     p.add_argument("--suffix", metavar="SUFFIX", help="added to output names (default: _x{scale})")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--skip-existing", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep existing outputs as done, so a killed run resumes (default: on for a folder given "
+                        "with -o, off otherwise, where they are refused; --overwrite replaces them)")
+    p.add_argument("--shard", metavar="I/N",
+                   help="do part I of N (I from 0), balanced by pixels: Slurm arrays, cron jobs; under torchrun each "
+                        "rank takes its part by itself (cuda:LOCAL_RANK, or cores / local ranks CPU threads)")
+    p.add_argument("--manifest", metavar="FILE.jsonl",
+                   help="append one JSON line per file (input, output, sizes, seconds, status, error); "
+                        "{rank} in the name gives each rank its own file")
+    p.add_argument("--summary", action="append", metavar="FILE.jsonl",
+                   help="print the totals and failures of manifests (names or globs) and exit")
+    p.add_argument("--io-threads", type=int, default=2, metavar="N",
+                   help="threads that read and as many that write images while the model runs (default 2; 0: none)")
     p.add_argument("--strip-metadata", action="store_true", help="do not copy ICC profile and EXIF")
     p.add_argument("--recursive", action="store_true", help="look into subfolders (and ** in globs)")
     p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"), help="inference engine")
@@ -85,6 +98,12 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_upscale(args: argparse.Namespace) -> int:
+    if args.summary:
+        if args.inputs or args.demo:
+            raise SrganError("--summary reads manifests and takes no INPUT")
+        totals = api.manifest_summary(args.summary)
+        print("\n".join(totals.lines()))
+        return 1 if totals.failures else 0
     if not args.inputs and not args.demo:
         raise SrganError("no INPUT given (files, folders or globs; or --demo)")
     if args.demo and args.inputs:
@@ -97,7 +116,9 @@ def _run_upscale(args: argparse.Namespace) -> int:
         summary = api.upscale_demo(args.output, options=options, overwrite=args.overwrite, progress=True)
     else:
         summary = api.upscale_files(args.inputs, args.output, options=options, suffix=args.suffix,
-                                    overwrite=args.overwrite, recursive=args.recursive, progress=True)
+                                    overwrite=args.overwrite, skip_existing=args.skip_existing,
+                                    recursive=args.recursive, progress=True, shard=args.shard or "auto",
+                                    manifest=args.manifest, io_threads=args.io_threads)
     print("\n".join(summary.lines()))
     return 1 if summary.skipped else 0
 

@@ -1,19 +1,29 @@
-"""Many files through one model: input collection, output naming, refusals and the summary of
-`srgan upscale`.
+"""Many files through one model: input collection, output naming, refusals, the overlapped
+read / upscale / write loop and the summary of `srgan upscale`.
 
 Safety rules: every output path is planned before any work starts, and the run is refused if an
-output is one of the inputs, two inputs would write the same output, or an output exists without
-`overwrite`. Outputs are written atomically, so an interrupted run leaves finished files complete
-and no partial or temporary file behind. A bad file among many is skipped with a warning and
-reported; the caller turns skipped files into a non-zero exit code.
+output is one of the inputs or two inputs would write the same output. An existing output is
+refused, replaced (`overwrite`) or kept as done (`skip_existing`, the default for a folder given
+with -o): outputs are written atomically (to a temporary name, then renamed), so an output that
+exists is complete, and a run killed even with SIGKILL does only what is left when started again.
+A bad file among many is skipped with a warning and reported; the caller turns skipped files into a
+non-zero exit code.
+
+Big jobs: `Shard` gives this process its part of the sorted inputs (torchrun ranks, `--shard I/N`);
+names, collisions and refusals are planned over the whole job, existing outputs over this part only
+(the other parts' outputs appear while it runs). Reading and writing happen in worker threads while
+the model runs, a few images ahead, so memory stays flat.
 """
 
 from __future__ import annotations
 
 import glob
 import logging
+import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +34,9 @@ from srgan.imaging.folders import list_images
 from srgan.imaging.formats import FORMATS, format_suffix
 from srgan.imaging.io import LoadedImage, read_image, write_image
 from srgan.inference.cache import Runner
+from srgan.inference.manifest import FileRecord
 from srgan.inference.options import UpscaleOptions
+from srgan.inference.shard import Shard
 from srgan.inference.upscale import upscale_loaded
 
 log = logging.getLogger(__name__)
@@ -48,12 +60,56 @@ class Summary:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (input, reason)
     seconds: float = 0.0
     megapixels: float = 0.0
+    existing: int = 0  # outputs already there, kept (skip_existing)
+    label: str = ""  # "rank 1/4" in a sharded run
+    job_totals: str = ""  # on rank 0 of a torchrun job: the counts of all ranks
 
     def lines(self) -> list[str]:
         rate = self.megapixels / self.seconds if self.seconds > 0 else 0.0
-        head = (f"upscaled {len(self.done)} image(s), skipped {len(self.skipped)}, {self.seconds:.1f} s, "
-                f"{self.megapixels:.2f} output MP ({rate:.2f} MP/s)")
-        return [head] + [f"  skipped {name}: {reason}" for name, reason in self.skipped]
+        kept = f", {self.existing} already done" if self.existing else ""
+        head = (f"{self.label + ': ' if self.label else ''}upscaled {len(self.done)} image(s), skipped "
+                f"{len(self.skipped)}{kept}, {self.seconds:.1f} s, {self.megapixels:.2f} output MP ({rate:.2f} MP/s)")
+        total = [self.job_totals] if self.job_totals else []
+        return [head] + [f"  skipped {name}: {reason}" for name, reason in self.skipped] + total
+
+
+@dataclass
+class Plan:
+    """This process's work: its part of the files, those of them already done, and inputs without images."""
+
+    jobs: list[Job]
+    existing: list[Job]
+    missing: list[tuple[str, str]]  # (input, why nothing was found)
+    total: int  # files in the whole job, all parts
+
+    @property
+    def single(self) -> bool:
+        """One file named and nothing else: its error is raised rather than reported."""
+        return self.total == 1 and not self.missing
+
+
+def plan(inputs: Iterable[str], *, output: str | None, suffix: str, fmt: str | None, recursive: bool = False,
+         overwrite: bool = False, skip_existing: bool | None = None, shard: Shard | None = None) -> Plan:
+    """Collect the inputs, name every output, check them all, and keep this `shard`'s part, minus the
+    outputs already there when skipping. `skip_existing` None: skip when `output` is a folder."""
+    files, missing = collect_inputs(inputs, recursive=recursive)
+    if not files:
+        if not missing:
+            raise SrganError("no input given")
+        name, reason = missing[0]
+        raise SrganError(f"{name}: {reason}" if len(missing) == 1 else f"no images found in {len(missing)} inputs")
+    for name, reason in missing:
+        log.warning("skipped %s: %s", name, reason)
+    jobs = plan_jobs(files, output=output, suffix=suffix, fmt=fmt)
+    if overwrite and skip_existing:
+        raise SrganError("--overwrite replaces existing outputs and --skip-existing keeps them: choose one")
+    if skip_existing is None:
+        skip_existing = output is not None and not (len(jobs) == 1 and jobs[0].target == Path(output))
+    shard = shard or Shard()
+    mine = [jobs[i] for i in shard.select([job.source for job in jobs])]
+    remove_stale_temps(mine)
+    todo, existing = split_existing(mine, "overwrite" if overwrite else "skip" if skip_existing else "refuse")
+    return Plan(todo, existing, missing, len(jobs))
 
 
 def collect_inputs(inputs: Iterable[str], *, recursive: bool = False
@@ -103,9 +159,18 @@ def output_name(source: Path, suffix: str, fmt: str | None) -> str:
     return f"{source.stem}{suffix}{ext}"
 
 
-def plan_jobs(files: list[tuple[Path, Path | None]], *, output: str | None, suffix: str, fmt: str | None,
-              overwrite: bool) -> list[Job]:
-    """The output path of every input, refusing outputs that are inputs, collide or exist already."""
+def output_suffix(suffix: str | None, options: UpscaleOptions, scale: int) -> str:
+    """`suffix`, checked, or the default `_x{outscale or the model's scale}`."""
+    if suffix is None:
+        return f"_x{options.outscale if options.outscale is not None else scale:g}"
+    if "/" in suffix or "\\" in suffix or suffix in (".", ".."):
+        raise SrganError(f"suffix {suffix!r} must not contain a path separator")
+    return suffix
+
+
+def plan_jobs(files: list[tuple[Path, Path | None]], *, output: str | None, suffix: str, fmt: str | None
+              ) -> list[Job]:
+    """The output path of every input, refusing outputs that are inputs or collide."""
     out = Path(output) if output else None
     single_file = (out is not None and len(files) == 1 and not out.is_dir()
                    and out.suffix.lower() in FORMATS)
@@ -123,11 +188,18 @@ def plan_jobs(files: list[tuple[Path, Path | None]], *, output: str | None, suff
                 sub = source.parent.relative_to(base) if base is not None else Path()
                 target = out / sub / name
         jobs.append(Job(name=str(source), target=target, source=source))
-    check_targets(jobs, overwrite=overwrite)
+    check_paths(jobs)
     return jobs
 
 
 def check_targets(jobs: list[Job], *, overwrite: bool) -> None:
+    """`check_paths`, then existing outputs refused unless `overwrite`."""
+    check_paths(jobs)
+    split_existing(jobs, "overwrite" if overwrite else "refuse")
+
+
+def check_paths(jobs: list[Job]) -> None:
+    """Refuse outputs that are inputs or that two inputs share (names only, no file system access)."""
     sources = {job.source.resolve() for job in jobs if job.source is not None}
     targets: dict[Path, Job] = {}
     for job in jobs:
@@ -138,43 +210,143 @@ def check_targets(jobs: list[Job], *, overwrite: bool) -> None:
         if key in targets:
             raise SrganError(f"{targets[key].name} and {job.name} would both be written to {job.target}")
         targets[key] = job
-    existing = [job.target for job in jobs if job.target.exists()]
-    if existing and not overwrite:
-        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
-        raise SrganError(f"{existing[0]} already exists{more}: pass --overwrite to replace it")
+
+
+def split_existing(jobs: list[Job], policy: str) -> tuple[list[Job], list[Job]]:
+    """(jobs to run, jobs whose output exists) under `policy`: refuse (raise if any exists), skip, overwrite."""
+    present = {id(job) for job in jobs if job.target.exists()}
     for job in jobs:
-        if job.target.is_dir():
+        if id(job) in present and job.target.is_dir():
             raise SrganError(f"output {job.target} is a folder")
+    if not present or policy == "overwrite":
+        return jobs, []
+    if policy == "refuse":
+        first = next(job.target for job in jobs if id(job) in present)
+        more = f" (and {len(present) - 1} more)" if len(present) > 1 else ""
+        raise SrganError(f"{first} already exists{more}: pass --overwrite to replace it "
+                         "(or --skip-existing to keep it)")
+    return [job for job in jobs if id(job) not in present], [job for job in jobs if id(job) in present]
+
+
+def remove_stale_temps(jobs: list[Job]) -> None:
+    """Delete the temporary files that a killed run left beside these jobs' outputs (`atomic_write`
+    names them `.NAME.RANDOM.tmp`); a run killed by SIGKILL cannot clean up after itself."""
+    names: dict[Path, set[str]] = {}
+    for job in jobs:
+        names.setdefault(job.target.parent, set()).add(job.target.name)
+    for folder, wanted in names.items():
+        if not folder.is_dir():
+            continue
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith(".") and name.endswith(".tmp") and name[1:-4].rpartition(".")[0] in wanted:
+                    log.info("removing %s, left by an interrupted run", entry.path)
+                    Path(entry.path).unlink(missing_ok=True)
 
 
 def run_jobs(jobs: list[Job], runner: Runner, options: UpscaleOptions, *, strict: bool = False,
-             progress: bool = False, on_file: Callable[[Job, str | None], None] | None = None) -> Summary:
-    """Upscale and write every job. A failing job is skipped with a warning; with `strict` (a
-    single input) its error is raised instead. `on_file(job, error or None)` is called after each
-    file; `progress` shows a bar over the files (or over the tiles of a single file).
-    KeyboardInterrupt stops the run at once."""
-    summary = Summary()
+             progress: bool = False, on_file: Callable[[Job, str | None], None] | None = None, io_threads: int = 2,
+             record: Callable[[FileRecord], None] | None = None, label: str = "", position: int = 0) -> Summary:
+    """Upscale and write every job. `io_threads` threads read the next images and as many write the
+    finished ones while the model runs (0: everything in this thread, one after the other); at most
+    `io_threads + 1` images wait on each side, so memory stays flat. A failing job is skipped with a
+    warning; with `strict` (a single input) its error is raised instead. In job order, each file is
+    passed to `on_file(job, error or None)` and its `FileRecord` to `record` (the manifest).
+    `progress` shows a bar over the files with MP/s (or over the tiles of a single file), at line
+    `position` and named `label`. KeyboardInterrupt stops the run: writes under way finish, queued
+    ones are dropped."""
+    if isinstance(io_threads, bool) or not isinstance(io_threads, int) or io_threads < 0:
+        raise SrganError(f"io_threads must be a whole number >= 0, got {io_threads!r}")
+    summary = Summary(label=label)
     start = time.perf_counter()
     many = len(jobs) > 1
-    with tqdm(jobs, desc="images", unit="img", disable=not (progress and many)) as bar:
-        for job in bar:
-            try:
-                image = job.read()
-                result = upscale_loaded(image, runner, options, progress=progress and not many)
-                write_image(job.target, result, format=options.format, quality=options.quality,
-                            strip_metadata=options.strip_metadata)
-            except SrganError as exc:
-                if strict:
-                    raise
-                reason = str(exc).removeprefix(f"{job.source}: ") if job.source else str(exc)
-                log.warning("skipped %s: %s", job.name, reason)
-                summary.skipped.append((job.name, reason))
-                if on_file is not None:
-                    on_file(job, reason)
-                continue
+    ahead = io_threads + 1
+    readers = ThreadPoolExecutor(io_threads, "srgan-read") if io_threads else _Inline()
+    writers = ThreadPoolExecutor(io_threads, "srgan-write") if io_threads else _Inline()
+    queue = iter(jobs)
+    reads: deque[tuple[Job, Future]] = deque()
+    writes: deque[tuple[Job, FileRecord, Future]] = deque()
+    bar = tqdm(total=len(jobs), desc=label or "images", unit="img", position=position, dynamic_ncols=True,
+               disable=not (progress and many))
+
+    def read_next() -> None:
+        job = next(queue, None)
+        if job is not None:
+            reads.append((job, readers.submit(_read, job)))
+
+    def finish(job: Job, rec: FileRecord, future: Future) -> None:
+        try:
+            rec.end, rec.out_bytes = future.result()
+            rec.status = "done"
             summary.done.append(job.target)
-            summary.megapixels += result.width * result.height / 1e6
-            if on_file is not None:
-                on_file(job, None)
+            summary.megapixels += rec.out_size[0] * rec.out_size[1] / 1e6
+        except SrganError as exc:
+            if strict:
+                raise
+            rec.end, rec.error = time.time(), str(exc).removeprefix(f"{job.source}: ") if job.source else str(exc)
+            log.warning("skipped %s: %s", job.name, rec.error)
+            summary.skipped.append((job.name, rec.error))
+        rec.seconds = rec.end - rec.start
+        if record is not None:
+            record(rec)
+        if on_file is not None:
+            on_file(job, rec.error)
+        bar.set_postfix_str(f"{summary.megapixels / max(time.perf_counter() - start, 1e-9):.2f} MP/s", refresh=False)
+        bar.update()
+
+    try:
+        for _ in range(ahead):
+            read_next()
+        while reads:
+            job, future = reads.popleft()
+            read_next()
+            rec = FileRecord(input=str(job.source or job.name), output=str(job.target), status="failed",
+                             start=time.time())
+            try:
+                rec.start, image, rec.in_bytes = future.result()
+                rec.in_size = [image.width, image.height]
+                result = upscale_loaded(image, runner, options, progress=progress and not many)
+                rec.out_size = [result.width, result.height]
+                outcome = writers.submit(_write, job, result, options)
+            except SrganError as exc:
+                outcome = Future()
+                outcome.set_exception(exc)
+            writes.append((job, rec, outcome))
+            while len(writes) > ahead or (writes and writes[0][2].done()):
+                finish(*writes.popleft())
+        while writes:
+            finish(*writes.popleft())
+    finally:
+        readers.shutdown(cancel_futures=True)
+        writers.shutdown(cancel_futures=True)
+        bar.close()
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _read(job: Job) -> tuple[float, LoadedImage, int | None]:
+    started = time.time()
+    image = job.read()
+    return started, image, job.source.stat().st_size if job.source is not None else None
+
+
+def _write(job: Job, result: LoadedImage, options: UpscaleOptions) -> tuple[float, int]:
+    path = write_image(job.target, result, format=options.format, quality=options.quality,
+                       strip_metadata=options.strip_metadata)
+    return time.time(), path.stat().st_size
+
+
+class _Inline:
+    """Runs each task at once in the calling thread: the executor for `io_threads=0`."""
+
+    def submit(self, fn: Callable, *args: object) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except SrganError as exc:  # anything else propagates at once, as it would from a worker's future
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self, **_: object) -> None:
+        pass

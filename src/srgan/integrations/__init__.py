@@ -1,0 +1,1 @@
+"""Optional bridges to other systems (install their extra: `pip install "srgan[ray]"`)."""
