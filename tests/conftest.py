@@ -29,6 +29,18 @@ def vgg_weights(shared: Path) -> Path:
     return shared / "weights" / "vgg19_features_conv1_1-conv3_4_imagenet.safetensors"
 
 
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> str:
+    """A random-weights srresnet_x4 with 1 block of width 8 (10,375 parameters), saved once: a real model
+    file that loads and runs in milliseconds, for tests of the API and the server."""
+    import srgan
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny_x4.safetensors"
+    srgan.save_model(srgan.create_model("srresnet_x4", blocks=1, width=8), path)
+    return str(path)
+
+
 @pytest.fixture
 def one_thread():
     """Per-image metric work is small; two threads on a busy 2-core runner only add synchronisation cost."""
