@@ -30,8 +30,9 @@ def vgg_weights(shared: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def weights(tmp_path_factory) -> str:
-    """A random-weights srresnet_x4 with 1 block of width 8, saved to a file: fast, real file loading."""
+def tiny_weights(tmp_path_factory) -> str:
+    """A random-weights srresnet_x4 with 1 block of width 8 (10,375 parameters), saved once: a real model
+    file that loads and runs in milliseconds, for tests of the API and the server."""
     import srgan
 
     torch.manual_seed(0)

@@ -58,7 +58,7 @@ def test_replace_refuses_unknown_options():
         srgan.upscale(np.zeros((4, 4, 3), np.uint8), tiles=3)
 
 
-def test_cache_loads_a_model_once_for_many_threads(weights, monkeypatch):
+def test_cache_loads_a_model_once_for_many_threads(tiny_weights, monkeypatch):
     import srgan.models.weights as weights_module
 
     loads = []
@@ -71,38 +71,38 @@ def test_cache_loads_a_model_once_for_many_threads(weights, monkeypatch):
     monkeypatch.setattr(weights_module, "load_model", counting)
     cache = ModelCache(size=2)
     runners = []
-    threads = [threading.Thread(target=lambda: runners.append(cache.runner(weights, device="cpu")))
+    threads = [threading.Thread(target=lambda: runners.append(cache.runner(tiny_weights, device="cpu")))
                for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert len(loads) == 1 and len({id(r) for r in runners}) == 1
-    assert cache.runner(weights, device="cpu", precision="bf16") is not runners[0]  # another setting
+    assert cache.runner(tiny_weights, device="cpu", precision="bf16") is not runners[0]  # another setting
     assert len(cache) == 2
 
 
-def test_upscale_with_options_object_and_keywords(weights):
+def test_upscale_with_options_object_and_keywords(tiny_weights):
     image = np.random.default_rng(0).integers(0, 256, (8, 9, 3), dtype=np.uint8)
-    opts = UpscaleOptions(model=weights, device="cpu", tile=None)
+    opts = UpscaleOptions(model=tiny_weights, device="cpu", tile=None)
     a = srgan.upscale(image, options=opts)
-    b = srgan.upscale(image, weights, device="cpu", tile=None)
+    b = srgan.upscale(image, tiny_weights, device="cpu", tile=None)
     c = srgan.upscale(image, options=opts, outscale=2)
     assert a.shape == (32, 36, 3) and np.array_equal(a, b) and c.shape == (16, 18, 3)
 
 
-def test_upscale_files_reports_each_file(weights, tmp_path):
+def test_upscale_files_reports_each_file(tiny_weights, tmp_path):
     for i in range(3):
         Image.fromarray(np.full((6, 7, 3), 40 * i, np.uint8)).save(tmp_path / f"im{i}.png")
     (tmp_path / "broken.png").write_bytes(b"not an image")
     seen = []
-    summary = api.upscale_files([tmp_path], tmp_path / "out", options=UpscaleOptions(model=weights),
+    summary = api.upscale_files([tmp_path], tmp_path / "out", options=UpscaleOptions(model=tiny_weights),
                                 on_file=lambda job, error: seen.append((Path(job.name).name, error)))
     assert len(summary.done) == 3 and [s[0] for s in summary.skipped] == [str(tmp_path / "broken.png")]
     assert sorted(name for name, error in seen if error is None) == ["im0.png", "im1.png", "im2.png"]
     assert all(Image.open(p).size == (28, 24) for p in summary.done)
     with pytest.raises(SrganError, match="path separator"):
-        api.upscale_files([tmp_path / "im0.png"], options=UpscaleOptions(model=weights), suffix="/../../x")
+        api.upscale_files([tmp_path / "im0.png"], options=UpscaleOptions(model=tiny_weights), suffix="/../../x")
 
 
 def test_list_models_shows_presets_and_shipped_weights_with_scores():

@@ -88,9 +88,9 @@ def test_shard_spec_and_torchrun_environment(monkeypatch):
     assert Shard(0, 4, 0, 2).cpu_threads() == max(1, len(os.sched_getaffinity(0)) // 2)
 
 
-def test_shards_by_hand_do_every_file_once(tmp_path, weights):
+def test_shards_by_hand_do_every_file_once(tmp_path, tiny_weights):
     sources = _images(tmp_path / "in", 13)
-    opts = UpscaleOptions(model=weights, device="cpu")
+    opts = UpscaleOptions(model=tiny_weights, device="cpu")
     done = []
     for i in range(3):
         summary = api.upscale_files([tmp_path / "in"], tmp_path / "out", options=opts, shard=f"{i}/3",
@@ -105,12 +105,12 @@ def test_shards_by_hand_do_every_file_once(tmp_path, weights):
     assert (totals.files, totals.done, totals.failures, totals.processes) == (13, 13, [], 3)
 
 
-def test_planning_with_shards_checks_collisions_over_all_and_existing_outputs_over_its_own(tmp_path, weights):
+def test_planning_with_shards_checks_collisions_over_all_and_existing_outputs_over_its_own(tmp_path, tiny_weights):
     (tmp_path / "in").mkdir()
     for name in ("a.png", "a.jpg"):  # same stem: both would write a_x4.png with --format png
         Image.new("RGB", (8, 8)).save(tmp_path / "in" / name)
     Image.new("RGB", (64, 64)).save(tmp_path / "in" / "b.png")
-    opts = UpscaleOptions(model=weights, format="png")
+    opts = UpscaleOptions(model=tiny_weights, format="png")
     for shard in ("0/2", "1/2"):  # the collision is found even by the part that holds neither file
         with pytest.raises(SrganError, match="would both be written"):
             api.upscale_files([tmp_path / "in"], tmp_path / "out", options=opts, shard=shard)
@@ -124,13 +124,13 @@ def test_planning_with_shards_checks_collisions_over_all_and_existing_outputs_ov
         api.upscale_files([tmp_path / "in"], tmp_path / "out", options=opts, shard="0/2", skip_existing=False)
 
 
-def test_torchrun_two_ranks_equal_a_single_process(tmp_path, weights):
+def test_torchrun_two_ranks_equal_a_single_process(tmp_path, tiny_weights):
     sources = _images(tmp_path / "in", 20)
     (tmp_path / "in" / "broken.png").write_bytes(b"not a PNG")  # rank 0's: its exit code 1 must not stop rank 1
     manifest = tmp_path / "run.jsonl"
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "srgan", "upscale", str(tmp_path / "in"), "-o", str(tmp_path / "ranks"), "--model", weights,
+         "-m", "srgan", "upscale", str(tmp_path / "in"), "-o", str(tmp_path / "ranks"), "--model", tiny_weights,
          "--manifest", str(manifest)],
         env=_env(), capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 1, result.stderr[-2000:]  # torchrun: a rank had a failed file
@@ -146,7 +146,7 @@ def test_torchrun_two_ranks_equal_a_single_process(tmp_path, weights):
     before = torch.get_num_threads()
     torch.set_num_threads(Shard(0, 2, 0, 2).cpu_threads())
     try:
-        api.upscale_files(sources, tmp_path / "single", options=UpscaleOptions(model=weights))
+        api.upscale_files(sources, tmp_path / "single", options=UpscaleOptions(model=tiny_weights))
     finally:
         torch.set_num_threads(before)
     ranks = sorted(p.name for p in (tmp_path / "ranks").iterdir())
@@ -196,9 +196,9 @@ def test_a_run_killed_with_sigkill_resumes_with_only_the_rest(tmp_path):
             assert result.size == (original.width * 4, original.height * 4)
 
 
-def test_existing_outputs_skip_by_default_only_for_a_folder_with_o(tmp_path, weights, capsys):
+def test_existing_outputs_skip_by_default_only_for_a_folder_with_o(tmp_path, tiny_weights, capsys):
     _images(tmp_path / "in", 2)
-    opts = UpscaleOptions(model=weights)
+    opts = UpscaleOptions(model=tiny_weights)
     first = api.upscale_files([tmp_path / "in"], tmp_path / "out", options=opts)
     again = api.upscale_files([tmp_path / "in"], tmp_path / "out", options=opts)
     assert len(first.done) == 2 and (again.done, again.existing) == ([], 2) and "2 already done" in again.lines()[0]
@@ -244,10 +244,10 @@ def test_manifest_lines_from_many_writers_never_interleave(tmp_path):
     assert totals.processes == 4
 
 
-def test_summary_counts_a_retried_file_once_and_lists_failures(tmp_path, weights, capsys):
+def test_summary_counts_a_retried_file_once_and_lists_failures(tmp_path, tiny_weights, capsys):
     _images(tmp_path / "in", 3)
     (tmp_path / "in" / "broken.png").write_bytes(b"not a png")
-    args = [str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", weights, "--manifest",
+    args = [str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", tiny_weights, "--manifest",
             str(tmp_path / "run.jsonl")]
     assert main(["upscale", *args]) == 1
     assert main(["upscale", *args]) == 1  # resumed: only the broken file is tried again
@@ -262,11 +262,11 @@ def test_summary_counts_a_retried_file_once_and_lists_failures(tmp_path, weights
 
 
 # ---------------------------------------------------------------- overlap
-def test_overlapped_io_gives_the_same_files_with_bounded_memory(tmp_path, weights, monkeypatch):
+def test_overlapped_io_gives_the_same_files_with_bounded_memory(tmp_path, tiny_weights, monkeypatch):
     from srgan.inference import batch
 
     sources = _images(tmp_path / "in", 12)
-    opts = UpscaleOptions(model=weights)
+    opts = UpscaleOptions(model=tiny_weights)
     api.upscale_files([tmp_path / "in"], tmp_path / "plain", options=opts, io_threads=0)
     in_memory, peak, lock = [0], [0], threading.Lock()
     real_read, real_write = batch._read, batch._write

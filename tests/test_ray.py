@@ -19,7 +19,7 @@ SRC = Path(srgan.__file__).resolve().parents[1]
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")  # Ray's own
 
 
-def test_ray_data_upscales_with_two_cpu_actors(tmp_path, weights):
+def test_ray_data_upscales_with_two_cpu_actors(tmp_path, tiny_weights):
     import ray
 
     from srgan.integrations.ray import upscale_with_ray
@@ -31,7 +31,7 @@ def test_ray_data_upscales_with_two_cpu_actors(tmp_path, weights):
         h, w = rng.integers(6, 30, 2)
         sources.append(tmp_path / "in" / f"im{i}.png")
         Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(sources[-1])
-    options = api.UpscaleOptions(model=weights, device="cpu")
+    options = api.UpscaleOptions(model=tiny_weights, device="cpu")
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}})

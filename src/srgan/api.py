@@ -27,6 +27,7 @@ from srgan.inference.cache import ModelCache, Runner
 from srgan.inference.manifest import ManifestTotals
 from srgan.inference.options import UpscaleOptions
 from srgan.models.weights import DEFAULT_MODEL, load_model, save_model
+from srgan.serve.settings import ServeSettings
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -34,6 +35,7 @@ __all__ = [
     "ModelCache",
     "ModelInfo",
     "Runner",
+    "ServeSettings",
     "SrganError",
     "Summary",
     "UpscaleOptions",
@@ -47,6 +49,7 @@ __all__ = [
     "manifest_summary",
     "one_line",
     "save_model",
+    "serve",
     "train",
     "upscale",
     "upscale_demo",
@@ -76,7 +79,9 @@ def upscale(image: Any, model: Any = None, *, options: UpscaleOptions | None = N
 
     image: a PIL image (any mode; P becomes RGB/RGBA, CMYK becomes RGB, I;16 stays 16-bit), a numpy
         array HxW or HxWxC (C = 1-4; uint8, uint16 or float in [0, 1]) or a tensor (C, H, W) or
-        (N, C, H, W) float in [0, 1]. The result has the same type, dtype and layout, clipped to [0, 1].
+        (N, C, H, W) float in [0, 1], or a `LoadedImage` (`srgan.imaging.io`: 16-bit colour, ICC
+        profile and EXIF kept, as the web server reads uploads). The result has the same type, dtype
+        and layout, clipped to [0, 1].
     model: a generator, a weights file, the name of shipped weights (default `DEFAULT_MODEL`), or for
         `backend="onnxruntime"` also an `.onnx` file.
     options / fields: an `UpscaleOptions`, and any of its fields as keywords (`outscale=2`, `tile=256`).
@@ -223,6 +228,16 @@ def export_onnx(model: Any, path: str | Path, *, dynamic: bool = True, opset: in
         raise SrganError(f"size must be positive, got {size[0]} {size[1]}")
     generator = load_model(model, preset=preset) if isinstance(model, (str, Path)) else model
     return write_onnx(generator, target, dynamic=dynamic, opset=opset, sample_size=tuple(size))
+
+
+# ---------------------------------------------------------------- serve
+def serve(settings: ServeSettings | None = None, **fields: Any) -> None:
+    """Run the web page and HTTP API (`srgan serve`) until interrupted: a `ServeSettings`, or its
+    fields as keywords (host, port, model, device, precision, max_pixels, max_upload_mb, queue, workers,
+    timeout). Needs the `serve` extra: pip install "srgan[serve]"."""
+    from srgan.serve import run
+
+    run(settings, **fields)
 
 
 # ---------------------------------------------------------------- evaluate and train

@@ -201,13 +201,46 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- serve
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    d = api.ServeSettings()
+    p = sub.add_parser("serve", help="web page and HTTP API for upscaling (needs the 'serve' extra)",
+                       description="A page to upscale images in the browser, and POST /api/upscale, GET /api/models, "
+                                   "/healthz, /metrics, /docs. Listens on this machine only unless --host says "
+                                   "otherwise; there is no authentication.")
+    p.add_argument("--host", default=d.host, help=f"address to listen on (default {d.host}: this machine only)")
+    p.add_argument("--port", type=int, default=d.port, help=f"port (default {d.port}; 0: any free port)")
+    p.add_argument("--model", metavar="NAME|PATH", help=f"default model: shipped name or weights file (default "
+                                                         f"{api.DEFAULT_MODEL}); shipped weights are offered too")
+    p.add_argument("--device", default=d.device, metavar="auto|cpu|cuda:N", help="where the model runs")
+    p.add_argument("--precision", default=d.precision, choices=("auto", "fp32", "bf16", "fp16"),
+                   help="auto: fp32 on CPU, bf16/fp16 on CUDA")
+    p.add_argument("--max-pixels", type=int, default=d.max_pixels, metavar="N",
+                   help=f"most pixels of an input image, checked before decoding (default {d.max_pixels})")
+    p.add_argument("--max-upload-mb", type=float, default=d.max_upload_mb, metavar="MB",
+                   help=f"most megabytes of an upload (default {d.max_upload_mb:g})")
+    p.add_argument("--queue", type=int, default=d.queue, metavar="N",
+                   help=f"requests that may wait for a worker; more are answered 429 (default {d.queue})")
+    p.add_argument("--workers", type=int, default=d.workers, metavar="N", help=f"inference threads (default {d.workers})")
+    p.add_argument("--timeout", type=float, default=d.timeout, metavar="S",
+                   help=f"seconds a request may wait and run (default {d.timeout:g})")
+    p.set_defaults(func=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    api.serve(host=args.host, port=args.port, model=args.model, device=args.device, precision=args.precision,
+              max_pixels=args.max_pixels, max_upload_mb=args.max_upload_mb, queue=args.queue, workers=args.workers,
+              timeout=args.timeout)
+    return 0
+
+
 # ---------------------------------------------------------------- entry point
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="srgan", description="Single-image super-resolution with the SRGAN family.")
     parser.add_argument("--version", action="version", version=f"srgan {api.__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_upscale, _add_train, _add_eval, _add_export, _add_models):
+    for add in (_add_upscale, _add_train, _add_eval, _add_export, _add_models, _add_serve):
         add(sub)
     return parser
 

@@ -23,6 +23,7 @@ Choices:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import logging
@@ -31,6 +32,7 @@ import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -93,21 +95,31 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
         raise SrganError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
     if path.stat().st_size == 0:
         raise SrganError(f"{path}: empty file (0 bytes)")
+    return _decode(path, str(path)).replace(path=path)
+
+
+def decode_image(data: bytes, name: str = "upload") -> LoadedImage:
+    """The bytes of an image file (an upload) read exactly as `read_image` reads a file, in memory."""
+    if not data:
+        raise SrganError(f"{name}: empty file (0 bytes)")
+    return _decode(bytes(data), name)
+
+
+def _decode(source: Path | bytes, path: str) -> LoadedImage:
     if ImageFile.LOAD_TRUNCATED_IMAGES:  # someone relaxed Pillow globally: we still refuse half images
         log.debug("ImageFile.LOAD_TRUNCATED_IMAGES is set; truncated files may be read partially")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with _reader(source) as file, Image.open(file) as im:
                 _check_still_and_size(im, path)
                 if im.mode in ("RGB", "RGBA", "LA") and _raw_bits(im) == 16:
                     if im.format in ("PNG", "TIFF"):
-                        return _read_16bit(path, im)
+                        return _read_16bit(source, path, im)
                     log.warning("%s: 16-bit colour %s is read at 8 bits per channel (Pillow limitation; "
                                 "use a 16-bit PNG or TIFF to keep the depth)", path, im.format)
                 im.load()
-                loaded = from_pil(im)
-                return loaded.replace(format=im.format, path=path)
+                return from_pil(im).replace(format=im.format)
     except SrganError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -183,23 +195,42 @@ def write_image(path: str | os.PathLike, image: LoadedImage, *, format: str | No
     format has it), ICC profile and EXIF unless `strip_metadata`. `quality` (1-100) is for JPEG/WebP;
     WebP at 100 is lossless."""
     fmt = output_format(path, format)
-    icc = None if strip_metadata else image.icc_profile
-    exif = None if strip_metadata else image.exif
+    _check_writable(path, image, fmt, quality)
+    return atomic_write(path, lambda tmp: _save(tmp, image, fmt, quality, strip_metadata, path))
+
+
+def encode_image(image: LoadedImage, format: str, *, quality: int | None = None,
+                 strip_metadata: bool = False) -> bytes:
+    """The bytes `write_image` would write for `image` in `format` (png, jpg, webp, tiff), in memory
+    (what a web server answers)."""
+    fmt = output_format("", format)
+    _check_writable("output", image, fmt, quality)
+    buffer = io.BytesIO()
+    _save(buffer, image, fmt, quality, strip_metadata, "output")
+    return buffer.getvalue()
+
+
+def _check_writable(path: str | os.PathLike, image: LoadedImage, fmt: str, quality: int | None) -> None:
     if image.alpha is not None and fmt == "JPEG":
         raise SrganError(f"{path}: JPEG cannot store the alpha channel; write png, webp or tiff instead")
     if quality is not None and not 1 <= quality <= 100:
         raise SrganError(f"quality must be between 1 and 100, got {quality}")
+
+
+def _save(target: str | BinaryIO, image: LoadedImage, fmt: str, quality: int | None, strip_metadata: bool,
+          path: str | os.PathLike) -> None:
+    """Encode `image` into `target` (a file name or a binary file object)."""
+    icc = None if strip_metadata else image.icc_profile
+    exif = None if strip_metadata else image.exif
     if image.bit_depth == 16 and fmt in ("JPEG", "WEBP"):
         log.info("%s: %s stores 8 bits per channel", path, fmt)
         image = image.replace(bit_depth=8)
     elif image.bit_depth == 16 and not (image.gray and image.alpha is None):  # beyond Pillow: PNG or TIFF
-        def write16(tmp: str) -> None:
-            if fmt == "PNG":
-                _write_png16(tmp, image, icc, exif)
-            else:
-                _write_tiff16(tmp, image, icc)
-
-        return atomic_write(path, write16)
+        if fmt == "PNG":
+            _write_png16(target, image, icc, exif)
+        else:
+            _write_tiff16(target, image, icc)
+        return
     im = to_pil(image)
     if fmt == "WEBP" and im.mode in ("L", "LA"):  # WebP has no gray modes
         im = im.convert("RGBA" if im.mode == "LA" else "RGB")
@@ -216,7 +247,7 @@ def write_image(path: str | os.PathLike, image: LoadedImage, *, format: str | No
         options.update(compress_level=6)
     elif fmt == "TIFF":
         options.update(compression="tiff_deflate")
-    return atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **options))
+    im.save(target, format=fmt, **options)
 
 
 # ---------------------------------------------------------------- helpers
@@ -242,7 +273,7 @@ def _exif_of(im: Image.Image) -> Image.Exif:
     return kept
 
 
-def _check_still_and_size(im: Image.Image, path: Path) -> None:
+def _check_still_and_size(im: Image.Image, path: str) -> None:
     frames = getattr(im, "n_frames", 1)
     if getattr(im, "is_animated", False) and frames > 1:
         raise SrganError(f"{path}: animated or multi-page image with {frames} frames is not supported; "
@@ -267,7 +298,11 @@ def _raw_bits(im: Image.Image) -> int:
     return 8
 
 
-def _read_16bit(path: Path, im: Image.Image) -> LoadedImage:
+def _reader(source: Path | bytes) -> BinaryIO:
+    return io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
+
+
+def _read_16bit(source: Path | bytes, path: str, im: Image.Image) -> LoadedImage:
     """16-bit colour or gray+alpha PNG/TIFF: pixels from pypng/tifffile (Pillow would cut them to 8 bits),
     ICC profile and EXIF from Pillow."""
     icc = im.info.get("icc_profile") or None
@@ -275,31 +310,31 @@ def _read_16bit(path: Path, im: Image.Image) -> LoadedImage:
     orientation = int(exif.get(ORIENTATION, 1))
     if ORIENTATION in exif:
         exif[ORIENTATION] = 1
-    array = _orient(_read_png16(path) if im.format == "PNG" else _read_tiff16(path), orientation)
+    array = _orient(_read_png16(source, path) if im.format == "PNG" else _read_tiff16(source, path), orientation)
     colour = 1 if array.shape[2] <= 2 else 3
     alpha = _chw(array[..., colour:], 16) if array.shape[2] in (2, 4) else None
     mode = ("LA" if array.shape[2] == 2 else im.mode) + ";16"  # Pillow calls 16-bit gray+alpha PNG RGBA
     return LoadedImage(pixels=_chw(array[..., :colour], 16), alpha=alpha, mode=mode, bit_depth=16,
-                       icc_profile=icc, exif=exif.tobytes() if len(exif) else None, format=im.format, path=path)
+                       icc_profile=icc, exif=exif.tobytes() if len(exif) else None, format=im.format)
 
 
-def _read_tiff16(path: Path) -> np.ndarray:
+def _read_tiff16(source: Path | bytes, path: str) -> np.ndarray:
     import tifffile
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _reader(source) as file:
         warnings.simplefilter("ignore")
-        array = tifffile.imread(path, key=0)
+        array = tifffile.imread(file, key=0)
     if array.dtype != np.uint16 or array.ndim != 3 or array.shape[2] not in (3, 4):
         raise SrganError(f"{path}: unsupported 16-bit TIFF layout {array.shape} {array.dtype}")
     return array
 
 
-def _read_png16(path: Path) -> np.ndarray:
+def _read_png16(source: Path | bytes, path: str) -> np.ndarray:
     """HxWxC uint16; a tRNS colour key (16-bit RGB only) becomes an alpha channel, as Pillow does at 8 bits."""
     import png
 
     try:
-        with open(path, "rb") as file:
+        with _reader(source) as file:
             width, height, rows, info = png.Reader(file=file).read()
             array = np.empty((height, width * info["planes"]), np.uint16)
             done = 0
@@ -316,7 +351,7 @@ def _read_png16(path: Path) -> np.ndarray:
     return array
 
 
-def _write_png16(tmp: str, image: LoadedImage, icc: bytes | None, exif: bytes | None) -> None:
+def _write_png16(target: str | BinaryIO, image: LoadedImage, icc: bytes | None, exif: bytes | None) -> None:
     """pypng encodes the 16-bit rows; its Writer has no iCCP or eXIf, so those chunks are put in after IHDR."""
     import png
 
@@ -332,17 +367,17 @@ def _write_png16(tmp: str, image: LoadedImage, icc: bytes | None, exif: bytes | 
     if exif:
         extra.append((b"eXIf", exif.removeprefix(b"Exif\0\0")))
     chunks = list(png.Reader(bytes=encoded.getvalue()).chunks())
-    with open(tmp, "wb") as file:
+    with open(target, "wb") if isinstance(target, str) else contextlib.nullcontext(target) as file:
         png.write_chunks(file, chunks[:1] + extra + chunks[1:])
 
 
-def _write_tiff16(tmp: str, image: LoadedImage, icc: bytes | None) -> None:
+def _write_tiff16(target: str | BinaryIO, image: LoadedImage, icc: bytes | None) -> None:
     import tifffile
 
     pixels = image.pixels.expand(3, -1, -1) if image.gray else image.pixels  # gray+alpha: stored as RGBA
     data = _integer_array(pixels, 16, image.alpha)
     extratags = [(34675, "B", len(icc), icc, True)] if icc else []
-    tifffile.imwrite(tmp, data, photometric="rgb", compression="zlib", extrasamples=["unassalpha"]
+    tifffile.imwrite(target, data, photometric="rgb", compression="zlib", extrasamples=["unassalpha"]
                      if image.alpha is not None else None, extratags=extratags)
 
 

@@ -38,7 +38,9 @@ _EPS = 1.0 / 1024  # alpha below this is "transparent": its colour is undefined,
 
 
 def upscale_image(image: Any, runner: Runner, options: UpscaleOptions, *, progress: bool = False) -> Any:
-    """A PIL image, numpy array or tensor in, the same kind out (see `srgan.api.upscale`)."""
+    """A PIL image, numpy array, tensor or `LoadedImage` in, the same kind out (see `srgan.api.upscale`)."""
+    if isinstance(image, LoadedImage):
+        return upscale_loaded(image, runner, options, progress=progress)
     if isinstance(image, Image.Image):
         loaded = from_pil(image)
         result = to_pil(upscale_loaded(loaded, runner, options, progress=progress))
@@ -51,7 +53,7 @@ def upscale_image(image: Any, runner: Runner, options: UpscaleOptions, *, progre
         return _upscale_array(image, runner, options, progress)
     if isinstance(image, torch.Tensor):
         return _upscale_tensor(image, runner, options, progress)
-    raise SrganError(f"upscale takes a PIL image, a numpy array or a tensor, got {type(image).__name__}")
+    raise SrganError(f"upscale takes a PIL image, a numpy array, a tensor or a LoadedImage, got {type(image).__name__}")
 
 
 def upscale_loaded(image: LoadedImage, runner: Runner, options: UpscaleOptions, *,

@@ -1,0 +1,64 @@
+"""The work of one `/api/upscale` request, on an inference thread: the upload's bytes -> image (the
+project's one reader) -> `srgan.api.upscale` -> the bytes of the output file (the one writer).
+Everything stays in memory."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from srgan import api
+from srgan.api import ModelCache, SrganError, UpscaleOptions
+from srgan.imaging.formats import FORMAT_SUFFIX
+from srgan.imaging.io import decode_image, encode_image
+from srgan.serve.errors import ServeError
+
+MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "tiff": "image/tiff"}
+_WRITTEN_AS_READ = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "TIFF": "tiff"}  # other inputs answer PNG
+
+
+@dataclass
+class Result:
+    body: bytes
+    media_type: str
+    filename: str
+    scale: float
+    width: int
+    height: int
+    seconds: float
+
+
+def upscale_upload(data: bytes, filename: str, options: UpscaleOptions, cache: ModelCache,
+                   max_pixels: int) -> Result:
+    """The output file for an upload; 422 when it cannot be decoded or upscaled as asked, or when the
+    output would have more than `max_pixels` x scale^2 pixels."""
+    start = time.perf_counter()
+    try:
+        image = decode_image(data, filename)
+    except SrganError as exc:
+        raise ServeError(422, str(exc), reason="corrupt") from None
+    try:
+        runner = api.get_runner(options, cache)
+        scale = options.outscale if options.outscale is not None else runner.scale
+        width, height = max(1, round(image.width * scale)), max(1, round(image.height * scale))
+        most = max_pixels * runner.scale ** 2
+        if width * height > most:
+            raise ServeError(422, f"the output would be {width}x{height}, more than {most:,d} pixels (--max-pixels "
+                                  f"x {runner.scale}^2): choose a smaller outscale", reason="too_many_pixels",
+                             limit=("max_pixels", max_pixels))
+        result = api.upscale(image, options=options, cache=cache)
+        fmt = options.format or _WRITTEN_AS_READ.get(image.format or "", "png")
+        body = encode_image(result, fmt, quality=options.quality, strip_metadata=options.strip_metadata)
+    except SrganError as exc:
+        raise ServeError(422, str(exc), reason="unprocessable") from None
+    name = f"{Path(filename).stem or 'upload'}_x{scale:g}{FORMAT_SUFFIX[fmt]}"
+    return Result(body, MEDIA_TYPES[fmt], name, scale, result.width, result.height, time.perf_counter() - start)
+
+
+def content_disposition(filename: str) -> str:
+    """An attachment header that survives any file name (RFC 6266: an ASCII fallback, then UTF-8)."""
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
