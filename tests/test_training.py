@@ -64,8 +64,9 @@ def test_every_config_trains_a_few_iterations(path, shared, vgg_weights, tmp_pat
     raw = yaml.safe_load(path.read_text())
     perceptual = (raw.get("losses") or {}).get("perceptual")
     extra = _dsmall(path)
-    if perceptual and "relu5_4" in perceptual["layers"]:  # the shared partial VGG19 stops at relu3_4 (srgan_x4.yaml)
-        extra.append("losses.perceptual.layers={relu3_4: 1.0}")
+    deep = [name for name in (perceptual or {}).get("layers", {}) if name.endswith("5_4")]
+    if deep:  # the shared partial VGG19 stops at conv3_4 / relu3_4 (srgan_x4.yaml: relu5_4, esrgan_x4.yaml: conv5_4)
+        extra.append(f"losses.perceptual.layers={{{deep[0][:-3]}3_4: 1.0}}")
     args = _small(shared, vgg_weights, extra, perceptual=bool(perceptual))
     assert main(["train", "-c", str(path), *args, "--out", str(tmp_path)]) == 0
     exported = tmp_path / "generator.safetensors"

@@ -39,11 +39,14 @@ __all__ = [
     "SrganError",
     "Summary",
     "UpscaleOptions",
+    "WeightsInfo",
     "__version__",
     "create_model",
     "evaluate",
     "export_onnx",
+    "export_weights",
     "format_table",
+    "inspect_weights",
     "list_models",
     "load_model",
     "manifest_summary",
@@ -179,11 +182,29 @@ class ModelInfo:
     """A preset (architecture + settings) and, where trained weights ship for it, their scores."""
 
     name: str
+    architecture: str
     parameters: int
     scale: int
     description: str
     shipped: bool
     scores: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """What a weights file holds, found without running it (`inspect_weights`)."""
+
+    path: Path
+    layout: str  # "srgan", or the community layout it was recognised by
+    architecture: str
+    preset: str | None  # the preset whose network this is, if any
+    scale: int
+    parameters: int
+    config: dict[str, Any]
+    context: int | None  # LR pixels each tile carries for an exact result; None: tiles are blended
+    tensors: int
+    dtypes: tuple[str, ...]
+    metadata: dict[str, Any]
 
 
 def create_model(name: str, **overrides: Any) -> Any:
@@ -195,6 +216,8 @@ def create_model(name: str, **overrides: Any) -> Any:
 
 def list_models() -> list[ModelInfo]:
     """Every preset, and every shipped weights file, with its scores where its metadata records them."""
+    import torch
+
     from srgan.models.registry import create, describe, names
     from srgan.models.weights import SHIPPED_DIR, read_metadata, shipped_weights
 
@@ -207,10 +230,59 @@ def list_models() -> list[ModelInfo]:
             scores = meta.get("scores") or ({"Set5": {"psnr": meta["val_psnr_y"]}} if "val_psnr_y" in meta else {})
             description = meta.get("description") or describe(meta.get("preset", name))
         else:
-            model, scores, description = create(name), {}, describe(name)
-        infos.append(ModelInfo(name, sum(p.numel() for p in model.parameters()), model.config.scale, description,
-                               name in shipped, scores))
+            with torch.device("meta"):  # shapes only: no memory, no random initialisation
+                model = create(name)
+            scores, description = {}, describe(name)
+        infos.append(ModelInfo(name, model.architecture, sum(p.numel() for p in model.parameters()),
+                               model.config.scale, description, name in shipped, scores))
     return infos
+
+
+def inspect_weights(path: str | Path, *, preset: str | None = None) -> WeightsInfo:
+    """What a weights file (srgan's, or a community ESRGAN / Real-ESRGAN / BSRGAN / Compact /
+    MSRResNet file) holds: layout, architecture, matching preset, scale, parameters, tiling context
+    and metadata, read safely and checked against the network, which is never run or even allocated."""
+    import torch
+
+    from srgan.models.registry import build, names, preset_config
+    from srgan.models.weights import check_fit, read_weights
+
+    weights = read_weights(path, preset=preset)
+    with torch.device("meta"):
+        model = build(weights.config)
+    check_fit(model, weights)
+    match = next((n for n in names() if preset_config(n) == weights.config), None)
+    return WeightsInfo(weights.path, weights.layout, model.architecture, match, model.scale,
+                       sum(p.numel() for p in model.parameters()), weights.config.to_dict(), model.context(),
+                       len(weights.state), tuple(sorted({str(t.dtype).removeprefix("torch.") for t in weights.state.values()})),
+                       weights.metadata)
+
+
+def export_weights(model: Any, path: str | Path, *, layout: str = "basicsr", overwrite: bool = False,
+                   preset: str | None = None) -> Path:
+    """Write a generator (object, weights file or shipped name) in a community layout that other tools
+    read: `basicsr` (BasicSR / Real-ESRGAN keys; `.pth` with `params_ema`, or bare `.safetensors`).
+    Refuses to replace an input or, without `overwrite`, an existing file."""
+    from srgan.models.weights import save_basicsr
+
+    if layout != "basicsr":
+        raise SrganError(f"layout must be basicsr, got {layout!r} (for any other tool use ONNX: --onnx FILE)")
+    target = _output_path(model, path, overwrite)
+    generator = load_model(model, preset=preset) if isinstance(model, (str, Path)) else model
+    try:
+        return save_basicsr(generator, target)
+    except SrganError as exc:
+        raise SrganError(f"{model if isinstance(model, (str, Path)) else type(model).__name__}: {exc}") from None
+
+
+def _output_path(model: Any, path: str | Path, overwrite: bool) -> Path:
+    """`path`, unless it is the input weights file or exists without `overwrite`."""
+    target = Path(path)
+    if isinstance(model, (str, Path)) and Path(model).is_file() and target.resolve() == Path(model).resolve():
+        raise SrganError(f"output {target} is the input weights file")
+    if target.exists() and not overwrite:
+        raise SrganError(f"{target} exists: pass --overwrite to replace it")
+    return target
 
 
 def export_onnx(model: Any, path: str | Path, *, dynamic: bool = True, opset: int = 18,
@@ -219,11 +291,7 @@ def export_onnx(model: Any, path: str | Path, *, dynamic: bool = True, opset: in
     or, without `overwrite`, an existing file."""
     from srgan.inference.onnx_backend import export_onnx as write_onnx
 
-    target = Path(path)
-    if isinstance(model, (str, Path)) and Path(model).is_file() and target.resolve() == Path(model).resolve():
-        raise SrganError(f"output {target} is the input weights file")
-    if target.exists() and not overwrite:
-        raise SrganError(f"{target} exists: pass --overwrite to replace it")
+    target = _output_path(model, path, overwrite)
     if min(size) < 1:
         raise SrganError(f"size must be positive, got {size[0]} {size[1]}")
     generator = load_model(model, preset=preset) if isinstance(model, (str, Path)) else model

@@ -8,6 +8,7 @@ function that turns them into API calls. User mistakes (`SrganError`) print one 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import traceback
@@ -23,16 +24,47 @@ class _Parser(argparse.ArgumentParser):
 
 # ---------------------------------------------------------------- models
 def _add_models(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="list generator presets and shipped weights")
+    p = sub.add_parser("models", help="list architectures, generator presets and shipped weights")
     p.set_defaults(func=_run_models)
 
 
 def _run_models(args: argparse.Namespace) -> int:
-    for info in api.list_models():
+    infos = api.list_models()
+    print("architectures: " + ", ".join(sorted({info.architecture for info in infos})))
+    for info in infos:
         scores = "  ".join(f"{ds} {_score(v)}" for ds, v in info.scores.items())
         kind = "weights" if info.shipped else "preset "
-        print(f"{info.name:18s} {kind} x{info.scale} {info.parameters:>10,d}  {info.description}"
-              + (f"  [{scores}]" if scores else ""))
+        print(f"{info.name:26s} {kind} {info.architecture:13s} x{info.scale} {info.parameters:>10,d}  "
+              f"{info.description}" + (f"  [{scores}]" if scores else ""))
+    return 0
+
+
+def _add_inspect(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("inspect", help="say what a weights file holds, without running it",
+                       description="Read a weights file safely (srgan's own, or a community ESRGAN, Real-ESRGAN, "
+                                   "BSRGAN, Compact or MSRResNet .pth/.safetensors) and print its layout, "
+                                   "architecture, scale, parameters, tiling and metadata.")
+    p.add_argument("file", metavar="FILE", help="weights file or shipped weights name")
+    p.add_argument("--preset", help="architecture of a bare srgan state dict that does not record it")
+    p.set_defaults(func=_run_inspect)
+
+
+def _run_inspect(args: argparse.Namespace) -> int:
+    info = api.inspect_weights(args.file, preset=args.preset)
+    settings = " ".join(f"{k}={v}" for k, v in info.config.items())
+    tiling = (f"exact, {info.context} LR pixels of context per tile" if info.context is not None
+              else "blended overlaps (receptive field too large to carry)")
+    rows = [("file", str(info.path)), ("layout", info.layout),
+            ("architecture", info.architecture + (f" (preset {info.preset})" if info.preset else "")),
+            ("scale", f"x{info.scale}"),
+            ("parameters", f"{info.parameters:,d} in {info.tensors} tensors ({', '.join(info.dtypes)})"),
+            ("config", settings), ("tiling", tiling)]
+    rows += [(f"meta.{k}", v if isinstance(v, str) else json.dumps(v)) for k, v in info.metadata.items()
+             if k not in ("config", "architecture")]
+    for key, value in rows:
+        if len(value) > 100 and not args.verbose:
+            value = value[:96] + " ..."  # --verbose prints it whole
+        print(f"{key:13s} {value}")
     return 0
 
 
@@ -125,10 +157,16 @@ def _run_upscale(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- export
 def _add_export(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a generator to ONNX")
+    p = sub.add_parser("export", help="export a generator to ONNX or to the BasicSR / Real-ESRGAN layout",
+                       description="--onnx FILE writes ONNX (any architecture); --layout basicsr OUT writes the "
+                                   "weights as BasicSR / Real-ESRGAN name them (.pth with params_ema, or "
+                                   ".safetensors), which Real-ESRGAN and spandrel-based tools (chaiNNer, ComfyUI, "
+                                   "AUTOMATIC1111) load; architectures without an exact equivalent there are refused.")
+    p.add_argument("output", nargs="?", metavar="OUT", help="output .pth or .safetensors file for --layout")
     p.add_argument("--model", required=True, help="weights file or shipped weights name")
     p.add_argument("--preset", help="architecture of a .pth file that does not record it")
-    p.add_argument("--onnx", required=True, metavar="FILE", help="output .onnx file")
+    p.add_argument("--onnx", metavar="FILE", help="output .onnx file")
+    p.add_argument("--layout", choices=("basicsr",), help="write weights in this community layout to OUT")
     p.add_argument("--dynamic", action="store_true", help="free batch, height and width (else fixed --size)")
     p.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("H", "W"),
                    help="LR input size of a fixed-shape export (default 256 256)")
@@ -138,6 +176,17 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    if (args.onnx is None) == (args.layout is None):
+        raise SrganError("give either --onnx FILE or --layout basicsr OUT")
+    if args.layout is not None:
+        if args.output is None:
+            raise SrganError(f"--layout {args.layout} needs an output file OUT (.pth or .safetensors)")
+        path = api.export_weights(args.model, args.output, layout=args.layout, overwrite=args.overwrite,
+                                  preset=args.preset)
+        print(f"wrote {path} ({args.layout} layout)")
+        return 0
+    if args.output is not None:
+        raise SrganError(f"unexpected {args.output}: --onnx names the output file")
     path = api.export_onnx(args.model, args.onnx, dynamic=args.dynamic, opset=args.opset, size=tuple(args.size),
                            overwrite=args.overwrite, preset=args.preset)
     print(f"wrote {path} ({'dynamic' if args.dynamic else 'fixed'} shape, opset {args.opset})")
@@ -240,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"srgan {api.__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_upscale, _add_train, _add_eval, _add_export, _add_models, _add_serve):
+    for add in (_add_upscale, _add_train, _add_eval, _add_export, _add_models, _add_inspect, _add_serve):
         add(sub)
     return parser
 

@@ -32,6 +32,7 @@ DEFAULT_OPSET = 18
 CONFIG_KEY = "srgan_config"
 ARCHITECTURE_KEY = "srgan_architecture"
 CONTEXT_KEY = "srgan_context"
+GRID_KEY = "srgan_input_multiple"
 
 
 def export_onnx(model: Generator, path: str | os.PathLike, *, dynamic: bool = True,
@@ -45,7 +46,8 @@ def export_onnx(model: Generator, path: str | os.PathLike, *, dynamic: bool = Tr
     if opset < 13:
         raise SrganError(f"opset must be 13 or newer, got {opset}")
     metadata = {ARCHITECTURE_KEY: model.architecture, CONFIG_KEY: json.dumps(model.config.to_dict()),
-                "scale": str(model.scale), CONTEXT_KEY: json.dumps(model.context())}
+                "scale": str(model.scale), CONTEXT_KEY: json.dumps(model.context()),
+                GRID_KEY: str(model.input_multiple())}
     prepared = copy.deepcopy(model).cpu().float().eval()  # plain PixelShuffle maps to ONNX DepthToSpace
     fold_batch_norms(prepared)
     sample = torch.rand(1, model.in_channels, *sample_size)
@@ -104,6 +106,7 @@ class OnnxRunner:
         if self.architecture in ARCHITECTURES.names():
             cls = ARCHITECTURES.get(self.architecture)
             self.config = cls.config_class.from_dict(json.loads(meta[CONFIG_KEY]))
+        self._grid = int(meta.get(GRID_KEY, 1))
         if CONTEXT_KEY in meta:
             self._context = json.loads(meta[CONTEXT_KEY])
         elif self.config is not None:  # exported before the context was stored: ask an empty network
@@ -111,6 +114,10 @@ class OnnxRunner:
                 self._context = cls(self.config).context()
         else:
             self._context = None
+
+    def input_multiple(self) -> int:
+        """The pixel grid tiles must follow (`Generator.input_multiple`); 1 for files that do not say."""
+        return self._grid
 
     def context(self) -> int | None:
         """The exported generator's receptive field in LR pixels; None when the file does not say

@@ -171,9 +171,11 @@ def _run_tiles(model: Callable[[torch.Tensor], torch.Tensor], image: torch.Tenso
             log.info("tile pad reduced to %d so that feathered overlaps stay inside each tile", pad)
     feather = not exact and pad > 0 and len(rows) * len(cols) > 1
     tiles = []  # (input box, core box)
+    grid = model.input_multiple() if callable(getattr(model, "input_multiple", None)) else 1
     for y0, y1 in rows:
-        for x0, x1 in cols:
-            box = (max(0, y0 - pad), min(height, y1 + pad), max(0, x0 - pad), min(width, x1 + pad))
+        for x0, x1 in cols:  # boxes on the model's pixel grid (pixel unshuffle), as the whole image is
+            box = (max(0, (y0 - pad) // grid * grid), min(height, -(-(y1 + pad) // grid) * grid),
+                   max(0, (x0 - pad) // grid * grid), min(width, -(-(x1 + pad) // grid) * grid))
             tiles.append((box, (y0, y1, x0, x1)))
     groups: dict[tuple[int, int], list] = {}
     for entry in tiles:

@@ -37,6 +37,12 @@ class GeneratorConfig:
         """A copy with `overrides` applied, checked like `from_dict`."""
         return self.from_dict({**self.to_dict(), **overrides}) if overrides else self
 
+    def check_positive(self, *fields: str) -> None:
+        """For `__post_init__`: one line naming the first of `fields` that is not a positive integer."""
+        for name in fields:
+            if int(getattr(self, name)) < 1:
+                raise SrganError(f"{name} must be a positive integer, got {getattr(self, name)}")
+
     def folds_into(self, other: GeneratorConfig) -> bool:
         """Whether this network, once its batch norms are folded into its convolutions
         (`srgan.inference.fuse.fold_batch_norms`, exact), is the network of `other`: then `model.init`
@@ -72,6 +78,18 @@ class Generator(nn.Module):
         image around them give exactly the whole-image result (`srgan.inference.tiling`); None means
         unbounded (global pooling, attention over the image), and tiles are blended instead."""
         raise NotImplementedError(f"{type(self).__name__} must say how far it looks: define context()")
+
+    def input_multiple(self) -> int:
+        """Tiles start, and away from the image's end stop, on multiples of this many input pixels, as
+        the whole image does: more than 1 for networks that fold blocks of pixels into channels (pixel
+        unshuffle), whose result depends on where the blocks fall. 1 by default."""
+        return 1
+
+    def basicsr_class(self) -> str | None:
+        """The BasicSR / Real-ESRGAN class whose state-dict keys and computation this network matches
+        exactly, so its state dict is a file those tools read (`srgan export --layout basicsr`); None
+        if there is none."""
+        return None
 
     def rewrite_for_inference(self) -> None:
         """Exact rewrites of this architecture for speed, applied to an eval-mode copy after its batch
@@ -121,3 +139,16 @@ def _integer_factor(factor: Any) -> int | None:
 def _is_activation(layer: nn.Module) -> bool:
     """Element-wise (per pixel) activations: everything in torch.nn.modules.activation but attention."""
     return type(layer).__module__ == "torch.nn.modules.activation" and not isinstance(layer, nn.MultiheadAttention)
+
+
+def scaled_msra_init(convs: list[nn.Conv2d], scale: float) -> None:
+    """He (MSRA) normal initialisation scaled down by `scale`, biases zero: the "smaller
+    initialisation" ESRGAN uses for its deep residual-in-residual trunk (Wang et al. 2018, Sec. 3.1),
+    with which a very deep network without batch norm starts close to the identity and trains stably."""
+    for conv in convs:
+        if conv.weight.is_meta:  # shapes only (counting parameters): nothing to draw, and drawing is slow there
+            continue
+        nn.init.kaiming_normal_(conv.weight, a=0, mode="fan_in")
+        conv.weight.data.mul_(scale)
+        if conv.bias is not None:
+            nn.init.zeros_(conv.bias)

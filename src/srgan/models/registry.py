@@ -81,7 +81,6 @@ def build(config: GeneratorConfig) -> Generator:
     raise SrganError(f"no registered architecture is configured by {type(config).__name__}")
 
 
-def build_from_dict(architecture: str, config: dict[str, Any]) -> Generator:
-    """An untrained generator from an architecture name and its config as `to_dict()` wrote it."""
-    cls = ARCHITECTURES.get(architecture)
-    return cls(cls.config_class.from_dict(config))
+def config_from_dict(architecture: str, config: dict[str, Any]) -> GeneratorConfig:
+    """An architecture's config from its name and the config as `to_dict()` wrote it (checked)."""
+    return ARCHITECTURES.get(architecture).config_class.from_dict(config)

@@ -56,9 +56,7 @@ class SRResNetConfig(GeneratorConfig):
             raise SrganError(f"padding must be zeros, reflect or replicate, got {self.padding!r}")
         if self.upsampler not in ("pixelshuffle", "nearest", "transposed"):
             raise SrganError(f"upsampler must be pixelshuffle, nearest or transposed, got {self.upsampler!r}")
-        for name in ("blocks", "width", "in_channels", "out_channels"):
-            if int(getattr(self, name)) < 1:
-                raise SrganError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        self.check_positive("blocks", "width", "in_channels", "out_channels")
         for name in ("head_kernel", "tail_kernel"):
             if getattr(self, name) % 2 == 0:
                 raise SrganError(f"{name} must be odd so the output stays aligned, got {getattr(self, name)}")

@@ -1,21 +1,27 @@
 """Weight files: `.safetensors` with the network's architecture and config in its metadata, so a
-file alone is enough to rebuild the network through the architecture registry. `.pth` files are
-read with `weights_only=True`, never unpickled."""
+file alone is enough to rebuild the network through the architecture registry; community files
+without a config are recognised by their tensor names and shapes (`srgan.models.foreign`). Other
+files (`.pth`, `.pt`, `.ckpt`) are read with `weights_only=True`, never unpickled."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pickle
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from srgan.errors import SrganError
+from srgan.errors import SrganError, one_line
 from srgan.files import atomic_write
-from srgan.models.generator import Generator
-from srgan.models.registry import build, build_from_dict, names, preset_config
+from srgan.models.foreign import detect
+from srgan.models.generator import Generator, GeneratorConfig
+from srgan.models.registry import build, config_from_dict, names, preset_config
 
 FORMAT = "srgan-generator-1"
 OLD_ARCHITECTURE = "srresnet"
@@ -41,11 +47,39 @@ def save_model(model: Generator, path: str | os.PathLike, **metadata: Any) -> Pa
     info = {"format": FORMAT, "architecture": model.architecture, "config": model.config.to_dict(),
             "scale": model.scale, **metadata}
     header = {key: json.dumps(value) for key, value in info.items()}
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    tensors = _cpu_tensors(model)
     return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header))
 
 
+def save_basicsr(model: Generator, path: str | os.PathLike) -> Path:
+    """Write `model` in the layout of its BasicSR / Real-ESRGAN equivalent (`Generator.basicsr_class`),
+    which Real-ESRGAN's scripts and spandrel-based tools (chaiNNer, ComfyUI, A1111) read: `.pth` as
+    {"params_ema": state dict} (the key Real-ESRGAN's inference script loads first), `.safetensors`
+    as the bare state dict. srgan's module names are those classes' names, so no tensor is renamed."""
+    from safetensors.torch import save_file
+
+    model = getattr(model, "module", model)
+    if model.basicsr_class() is None:
+        raise SrganError(f"{model.architecture} with {model.config} has no exact BasicSR / Real-ESRGAN "
+                         "equivalent (they have RRDBNet x1/x2/x4, SRVGGNetCompact and MSRResNet; srgan's "
+                         "SRResNet variants use PReLU and 9x9 convs where MSRResNet has LeakyReLU/ReLU and "
+                         "3x3): export it with --onnx FILE (dynamic height and width) for other tools")
+    tensors = _cpu_tensors(model)
+    suffix = Path(path).suffix.lower()
+    if suffix == ".safetensors":
+        return atomic_write(path, lambda tmp: save_file(tensors, tmp))
+    if suffix in (".pth", ".pt"):
+        return atomic_write(path, lambda tmp: torch.save({"params_ema": tensors}, tmp))
+    raise SrganError(f"BasicSR-layout weights are written as .pth or .safetensors, got {path}")
+
+
+def _cpu_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+
+
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """A `.safetensors` header's metadata, JSON values decoded (srgan writes JSON; other tools write
+    plain strings such as {"format": "pt"}, kept as they are)."""
     from safetensors import safe_open
 
     try:
@@ -53,26 +87,89 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
             header = f.metadata() or {}
     except Exception as exc:  # noqa: BLE001 - safetensors raises several types for a damaged header
         raise SrganError(f"{path}: not a readable .safetensors file ({exc})") from None
-    return {key: json.loads(value) for key, value in header.items()}
+    return {key: _json_or_text(value) for key, value in header.items()}
+
+
+def _json_or_text(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+@dataclass
+class WeightsFile:
+    """What a weight file holds, read without building or running the network: the architecture's
+    config, the layout it was recognised by ("srgan" for srgan's own files), its tensors under the
+    network's names, and its metadata (srgan's, or whatever a community .safetensors header holds)."""
+
+    path: Path
+    layout: str
+    config: GeneratorConfig
+    state: dict[str, torch.Tensor]
+    metadata: dict[str, Any]
+
+
+def read_weights(path_or_name: str | os.PathLike, *, preset: str | None = None) -> WeightsFile:
+    """A weights file (or shipped name) read safely: `.safetensors`, or any other file with
+    `torch.load(weights_only=True)`, which refuses everything but tensors and plain containers. The
+    network comes from srgan's metadata, else from `preset`, else from the tensor names and shapes
+    (`srgan.models.foreign`: ESRGAN, Real-ESRGAN, BSRGAN, Compact, MSRResNet)."""
+    path = _resolve(path_or_name)
+    state, meta = _read_tensors(path)
+    layout = "srgan"
+    if isinstance(meta.get("config"), dict):
+        config = _build_config(meta, path)
+    elif preset is not None:
+        config = preset_config(preset)
+        with contextlib.suppress(SrganError):  # a community file named with its preset: srgan's names
+            state = detect(state).state
+    else:
+        try:
+            found = detect(state)
+        except SrganError as exc:
+            raise SrganError(f"{path}: {exc}") from None
+        layout, config, state = found.layout, found.config, found.state
+    return WeightsFile(path, layout, config, state, meta)
 
 
 def load_model(path_or_name: str | os.PathLike, *, preset: str | None = None, device: str | torch.device = "cpu",
                ) -> Generator:
-    """A generator in eval mode from a weights file, or from the name of weights shipped in the
-    package. A plain `.pth` state dict needs `preset=` to know its architecture."""
-    path = _resolve(path_or_name)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        meta = read_metadata(path)
-        if "config" not in meta and preset is None:
-            raise SrganError(f"{path} has no srgan config in its metadata: pass preset=NAME")
-        model = _build(meta, preset, path)
-        state = load_file(str(path))
-    else:
-        state, model = _load_pth(path, preset)
-    _load_state(model, state, path)
+    """A generator in eval mode from a weights file (srgan's own, or a community ESRGAN / Real-ESRGAN /
+    BSRGAN / Compact / MSRResNet file, see `read_weights`), or from the name of weights shipped in the
+    package. `preset` names the network of a bare srgan state dict, which does not record it."""
+    weights = read_weights(path_or_name, preset=preset)
+    model = build(weights.config)
+    check_fit(model, weights)
+    model.load_state_dict(weights.state, strict=True)
     return model.to(device).eval()
+
+
+def check_fit(model: nn.Module, weights: WeightsFile) -> None:
+    """One line naming the first missing, unexpected and wrongly shaped tensor, if any (`model` may
+    live on the meta device: only names and shapes are compared)."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in weights.state.items()}
+    problems = []
+    missing = [k for k in expected if k not in found]
+    if missing:
+        problems.append(f"missing {_first(missing)}")
+    extra = sorted(k for k in found if k not in expected)
+    if extra:
+        problems.append(f"unexpected {_first(extra)}")
+    wrong = [k for k in expected if k in found and found[k] != expected[k]]
+    if wrong:
+        k = wrong[0]
+        problems.append(f"{k} has shape {found[k]} where the network needs {expected[k]}"
+                        + (f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""))
+    if problems:
+        network = getattr(model, "architecture", type(model).__name__)
+        raise SrganError(f"{weights.path}: the tensors do not fit the {weights.layout} {network} network: "
+                         + "; ".join(problems))
+
+
+def _first(keys: list[str]) -> str:
+    return keys[0] + (f" (and {len(keys) - 1} more)" if len(keys) > 1 else "")
 
 
 def _resolve(path_or_name: str | os.PathLike) -> Path:
@@ -93,39 +190,54 @@ def _resolve(path_or_name: str | os.PathLike) -> Path:
                      f"or preset ({', '.join(names())})")
 
 
-def _build(meta: dict[str, Any], preset: str | None, path: Path) -> Generator:
-    """The untrained network a file's metadata describes ({"architecture", "config"}), else the preset's."""
-    if not isinstance(meta.get("config"), dict):
-        return build(preset_config(preset))
+def _build_config(meta: dict[str, Any], path: Path) -> GeneratorConfig:
+    """The config a file's srgan metadata describes ({"architecture", "config"})."""
     try:
-        return build_from_dict(meta.get("architecture", OLD_ARCHITECTURE), meta["config"])
+        return config_from_dict(meta.get("architecture", OLD_ARCHITECTURE), meta["config"])
     except SrganError as exc:
         raise SrganError(f"{path}: {exc}") from None
 
 
-def _load_pth(path: Path, preset: str | None) -> tuple[dict[str, torch.Tensor], Generator]:
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - the safe unpickler refuses anything but tensors and containers
-        raise SrganError(f"{path}: cannot be loaded safely as weights ({type(exc).__name__}: {exc})") from None
-    if not isinstance(obj, dict):
-        raise SrganError(f"{path}: expected a state dict, found {type(obj).__name__}")
-    meta = {"config": obj.get("config"), "architecture": obj.get("architecture", OLD_ARCHITECTURE)}
-    for key in ("generator_ema", "params_ema", "generator", "params", "state_dict"):
-        if isinstance(obj.get(key), dict):
-            obj = obj[key]
-            break
-    if not (isinstance(meta["config"], dict) and "scale" in meta["config"]):
-        if preset is None:
-            raise SrganError(f"{path} does not say which network it holds: pass preset=NAME")
-        meta = {}
-    return obj, _build(meta, preset, path)
+CONTAINERS = ("generator_ema", "params_ema", "generator", "params", "state_dict", "model")
+"""Keys under which training code nests a generator's state dict, most wanted first: srgan's
+checkpoints (EMA first), BasicSR / Real-ESRGAN (`params_ema` before `params`, as their inference
+script prefers), Lightning and other trainers (`state_dict`, `model`)."""
 
 
-def _load_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
-    state = {k.removeprefix("module."): v for k, v in state.items()}
+def _read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The state dict of a file (containers unwrapped, DataParallel's `module.` prefix removed) and
+    its metadata."""
+    if path.suffix.lower() == ".safetensors":
+        from safetensors.torch import load_file
+
+        meta = read_metadata(path)
+        try:
+            obj: Any = load_file(str(path))
+        except Exception as exc:  # noqa: BLE001 - safetensors raises several types for a damaged file
+            raise SrganError(f"{path}: not a readable .safetensors file ({one_line(exc)})") from None
+    else:
+        obj, meta = _torch_load(path), {}
+        if not isinstance(obj, dict):
+            raise SrganError(f"{path}: expected a state dict, found {type(obj).__name__}")
+        if isinstance(obj.get("config"), dict) and "scale" in obj["config"]:
+            meta = {"config": obj["config"], "architecture": obj.get("architecture", OLD_ARCHITECTURE)}
+    while isinstance(obj, dict) and (key := next((k for k in CONTAINERS if isinstance(obj.get(k), dict)), None)):
+        obj = obj[key]
+    state = {k.removeprefix("module."): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if not state:
+        raise SrganError(f"{path}: holds no tensors")
+    return state, meta
+
+
+def _torch_load(path: Path) -> Any:
+    """`torch.load` with `weights_only=True`: a pickle that names any other Python object (the way a
+    malicious file runs code when unpickled) is refused before anything is built from it."""
     try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
-        raise SrganError(f"{path}: weights do not fit the network ({first})") from None
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        culprit = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        what = f" ({culprit.group(1)})" if culprit else ""
+        raise SrganError(f"{path}: refused: it holds Python objects other than tensors{what}, which could run "
+                         "code when loaded; srgan reads only tensors (torch.load weights_only=True)") from None
+    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: say which one
+        raise SrganError(f"{path}: not a readable PyTorch weights file ({one_line(exc)})") from None
