@@ -28,4 +28,4 @@ bench: install
 	$(PY) benchmarks/train_speed.py
 
 lint: install
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks tools docs
