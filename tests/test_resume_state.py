@@ -50,6 +50,25 @@ def test_compact_state_continues_weights_ema_and_schedule(shared, tmp_path, one_
     assert resumed.warmup_start == 4
 
 
+def test_compact_state_of_a_gan_keeps_a_small_discriminator(shared, tmp_path, one_thread):
+    gan = ["discriminator={type: vgg, width: 8, pool_size: 1, dense: 16}",
+           "losses.adversarial={type: bce, weight: 1e-3}"]
+    first = Trainer(_config(shared, tmp_path / "a", "train.iterations=2", "train.checkpoint_every=2", *gan))
+    first.fit()
+    path = first.save_resume_state(tmp_path / "gan.safetensors")
+    later = Trainer(_config(shared, tmp_path / "b", "train.iterations=10", *gan), resume=str(path))
+    for name, value in first.discriminator.state_dict().items():
+        expected = value.half().float() if value.is_floating_point() else value
+        torch.testing.assert_close(later.discriminator.state_dict()[name], expected)
+    assert later.opt_d.param_groups[0]["lr"] < later.config.optim.lr_d  # re-warms with the generator
+
+    pixel_only = Trainer(_config(shared, tmp_path / "c", "train.iterations=2", "train.checkpoint_every=2"))
+    pixel_only.fit()
+    phase2 = Trainer(_config(shared, tmp_path / "d", "train.iterations=10", *gan),
+                     resume=str(pixel_only.save_resume_state(tmp_path / "pixel.safetensors")))
+    assert phase2.iteration == 2  # a pixel-loss state continues as a GAN with a fresh discriminator
+
+
 def test_compact_state_from_a_checkpoint_and_bad_files(shared, tmp_path, one_thread, capsys):
     Trainer(_config(shared, tmp_path / "a", "train.iterations=2", "train.checkpoint_every=2")).fit()
     out = tmp_path / "state.safetensors"

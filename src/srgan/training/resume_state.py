@@ -7,7 +7,9 @@ warmed up linearly over `WARMUP` iterations after a compact resume (the first Ad
 moments move every weight by about the learning rate, which a trained network should not take at
 full rate); the schedule continues from the stored iteration; the data order is a function of
 (seed, iteration) (srgan.data.dataset), so the run sees the same batches it would have. A GAN
-discriminator, if any, starts afresh and re-warms together with the generator's learning rate.
+discriminator is kept too (fp16, so choose a small one: e.g. `{type: vgg, width: 32, pool_size: 1,
+dense: 256}` is 1.2M parameters where Ledig's dense head alone is 18.9M); its Adam moments restart and
+it re-warms together with the generator's learning rate.
 fp16 keeps 11 significant bits, far finer than one Adam step at the learning rates used here.
 """
 
@@ -27,7 +29,8 @@ WARMUP = 500
 
 
 def save_resume_state(path: str | Path, *, iteration: int, config: dict[str, Any],
-                      generator: dict[str, torch.Tensor], ema: dict[str, torch.Tensor] | None) -> Path:
+                      generator: dict[str, torch.Tensor], ema: dict[str, torch.Tensor] | None,
+                      discriminator: dict[str, torch.Tensor] | None = None) -> Path:
     """Write the compact state; float tensors are stored in fp16."""
     from safetensors.torch import save_file
 
@@ -36,8 +39,9 @@ def save_resume_state(path: str | Path, *, iteration: int, config: dict[str, Any
         return (t.half() if t.is_floating_point() else t).contiguous()
 
     tensors = {f"generator.{k}": half(v) for k, v in generator.items()}
-    if ema is not None:
-        tensors.update({f"ema.{k}": half(v) for k, v in ema.items()})
+    for prefix, part in (("ema", ema), ("discriminator", discriminator)):
+        if part is not None:
+            tensors.update({f"{prefix}.{k}": half(v) for k, v in part.items()})
     meta = {"format": FORMAT, "iteration": str(int(iteration)), "config": json.dumps(config)}
     return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
@@ -47,7 +51,7 @@ def is_resume_state(path: str | Path) -> bool:
 
 
 def load_resume_state(path: str | Path) -> dict[str, Any]:
-    """{'iteration', 'config', 'generator', 'ema' (or None)}, tensors in fp32."""
+    """{'iteration', 'config', 'generator', 'ema', 'discriminator' (None when absent)}, tensors in fp32."""
     from safetensors import safe_open
 
     path = Path(path)
@@ -73,7 +77,8 @@ def load_resume_state(path: str | Path) -> dict[str, Any]:
     generator = part("generator.")
     if generator is None:
         raise SrganError(f"{path}: holds no generator weights")
-    return {"iteration": iteration, "config": config, "generator": generator, "ema": part("ema.")}
+    return {"iteration": iteration, "config": config, "generator": generator, "ema": part("ema."),
+            "discriminator": part("discriminator.")}
 
 
 def warmup_factor(iteration: int, start: int | None, length: int = WARMUP) -> float:
@@ -96,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         state = load_checkpoint(args.checkpoint)
         path = save_resume_state(args.out, iteration=state["iteration"], config=state["config"],
-                                 generator=state["generator"], ema=state.get("ema"))
+                                 generator=state["generator"], ema=state.get("ema"),
+                                 discriminator=state.get("discriminator"))
     except SrganError as exc:
         parser.exit(2, f"srgan: {exc}\n")
     print(f"{path}: iteration {state['iteration']}, {path.stat().st_size / 1e6:.1f} MB")

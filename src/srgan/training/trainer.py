@@ -249,7 +249,8 @@ class Trainer:
         return resume_state.save_resume_state(
             path, iteration=self.iteration, config=self.config.to_dict(),
             generator=_unwrap(self.generator).state_dict(),
-            ema=self.ema.model.state_dict() if self.ema is not None else None)
+            ema=self.ema.model.state_dict() if self.ema is not None else None,
+            discriminator=_unwrap(self.discriminator).state_dict() if self.discriminator is not None else None)
 
     def save_checkpoint(self) -> None:
         ddp.barrier(self.dist)
@@ -302,8 +303,9 @@ class Trainer:
         self._log_config_changes(state.get("config"), path)
 
     def _resume_compact(self, path: str) -> None:
-        """Weights, EMA and schedule position from a compact state; Adam (and D) start afresh and the
-        learning rate re-warms over resume_state.WARMUP iterations."""
+        """Weights (generator, EMA, discriminator) and schedule position from a compact state; Adam
+        starts afresh and the learning rates re-warm over resume_state.WARMUP iterations. A state
+        without a discriminator (a pixel-loss run continued as a GAN) leaves this one fresh."""
         state = resume_state.load_resume_state(path)
         if self.rec.enabled:
             raise SrganError(f"{path}: a compact resume state cannot continue an rGAN run; use a checkpoint")
@@ -311,6 +313,8 @@ class Trainer:
             _unwrap(self.generator).load_state_dict(state["generator"])
             if self.ema is not None:
                 self.ema.model.load_state_dict(state["ema"] or state["generator"])
+            if self.discriminator is not None and state["discriminator"] is not None:
+                _unwrap(self.discriminator).load_state_dict(state["discriminator"])
         except RuntimeError as exc:
             raise SrganError(f"{path}: does not match this config ({one_line(exc)})") from None
         self.iteration = self.warmup_start = state["iteration"]
