@@ -1,7 +1,7 @@
 """Render the README's before/after pictures of the colour fixes and FFT low-pass filters.
 
-No trained weights ship yet, so the artefacts are synthetic and labelled as such: a smooth colour
-cast (what a GAN generator's colour drift looks like) and a fine periodic pattern (what its
+The artefacts are synthetic and labelled as such, so each fix is shown on a known defect: a smooth
+colour cast (what a GAN generator's colour drift looks like) and a fine periodic pattern (what its
 checkerboard artefacts look like), both on scikit-image's astronaut picture (no download).
 
     python docs/make_figures.py          # writes docs/images/colorfix.png and docs/images/lowpass.png
