@@ -37,6 +37,7 @@ __all__ = [
     "__version__",
     "create_model",
     "evaluate",
+    "export_int8",
     "export_onnx",
     "format_table",
     "list_models",
@@ -73,8 +74,8 @@ def upscale(image: Any, model: Any = None, *, options: UpscaleOptions | None = N
     image: a PIL image (any mode; P becomes RGB/RGBA, CMYK becomes RGB, I;16 stays 16-bit), a numpy
         array HxW or HxWxC (C = 1-4; uint8, uint16 or float in [0, 1]) or a tensor (C, H, W) or
         (N, C, H, W) float in [0, 1]. The result has the same type, dtype and layout, clipped to [0, 1].
-    model: a generator, a weights file, the name of shipped weights (default `DEFAULT_MODEL`), or for
-        `backend="onnxruntime"` also an `.onnx` file.
+    model: a generator, a weights file, the name of shipped weights (default `DEFAULT_MODEL`), or an
+        `.onnx` file from `export_onnx` / `export_int8` (run by OpenVINO or ONNX Runtime).
     options / fields: an `UpscaleOptions`, and any of its fields as keywords (`outscale=2`, `tile=256`).
     """
     from srgan.inference.upscale import upscale_image
@@ -186,19 +187,40 @@ def list_models() -> list[ModelInfo]:
 
 def export_onnx(model: Any, path: str | Path, *, dynamic: bool = True, opset: int = 18,
                 size: tuple[int, int] = (256, 256), overwrite: bool = False, preset: str | None = None) -> Path:
-    """Write a generator (object, weights file or shipped name) as ONNX; refuses to replace an input
-    or, without `overwrite`, an existing file."""
+    """Write a generator (object, weights file or shipped name) as ONNX, with the load-time rewrites of
+    the torch path (batch norm folded, SRResNet's tail moved); refuses to replace an input or, without
+    `overwrite`, an existing file."""
     from srgan.inference.onnx_backend import export_onnx as write_onnx
 
+    generator, target = _export_source(model, path, overwrite=overwrite, preset=preset)
+    if min(size) < 1:
+        raise SrganError(f"size must be positive, got {size[0]} {size[1]}")
+    return write_onnx(generator, target, dynamic=dynamic, opset=opset, sample_size=tuple(size))
+
+
+def export_int8(model: Any, path: str | Path, calibrate: str | Path, *, check: str | Path | None = None,
+                max_loss: float = 0.1, crops: int = 40, overwrite: bool = False,
+                preset: str | None = None) -> Any:
+    """Write a generator as an int8 ONNX model (dynamic shape), statically quantised with calibration
+    crops of the images in `calibrate`, after checking on `check` (or on held-out calibration images)
+    that it loses at most `max_loss` dB PSNR-Y against fp32; see `srgan.inference.quantize`. Returns
+    a `QuantizationReport` (its `line()` describes what was written)."""
+    from srgan.inference.quantize import quantize_generator
+
+    generator, target = _export_source(model, path, overwrite=overwrite, preset=preset)
+    if target.suffix.lower() != ".onnx":
+        raise SrganError(f"ONNX files end in .onnx, got {target}")
+    return quantize_generator(generator, target, calibrate, check=check, max_loss=max_loss, crops=crops)
+
+
+def _export_source(model: Any, path: str | Path, *, overwrite: bool, preset: str | None) -> tuple[Any, Path]:
     target = Path(path)
     if isinstance(model, (str, Path)) and Path(model).is_file() and target.resolve() == Path(model).resolve():
         raise SrganError(f"output {target} is the input weights file")
     if target.exists() and not overwrite:
         raise SrganError(f"{target} exists: pass --overwrite to replace it")
-    if min(size) < 1:
-        raise SrganError(f"size must be positive, got {size[0]} {size[1]}")
     generator = load_model(model, preset=preset) if isinstance(model, (str, Path)) else model
-    return write_onnx(generator, target, dynamic=dynamic, opset=opset, sample_size=tuple(size))
+    return generator, target
 
 
 # ---------------------------------------------------------------- evaluate and train
