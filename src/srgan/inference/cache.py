@@ -151,7 +151,6 @@ def _exported_runner(model: Any, backend: str, device: str | torch.device, preci
     if backend == "onnxruntime":
         if precision not in ("auto", "fp32"):
             raise SrganError(f"the onnxruntime backend runs fp32 models; got precision {precision!r}")
-        dtype = torch.float32
         load = OnnxRunner
     else:
         from srgan.inference.openvino_backend import OpenVinoRunner
@@ -175,4 +174,5 @@ def _exported_runner(model: Any, backend: str, device: str | torch.device, preci
             generator, name = load_model(model), str(model)
         with tempfile.TemporaryDirectory(prefix="srgan-onnx-") as tmp:
             session = load(export_onnx(generator, Path(tmp) / "model.onnx"))
-    return Runner(session, session.scale or _scale_of(session), cpu, dtype, _in_channels(session), name)
+    # tiles go in as float32 whatever the runtime computes in (bf16 would round the 8-bit input)
+    return Runner(session, session.scale or _scale_of(session), cpu, torch.float32, _in_channels(session), name)

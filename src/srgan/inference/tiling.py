@@ -39,8 +39,9 @@ CUDA_FREE_FRACTION = 0.5
 allocator's fragmentation and cuDNN workspaces)."""
 ACTIVATION_SLACK = 1.25
 """Measured peak working set over the largest layer's input + output (`activation_bytes_per_pixel`):
-1.12 for srresnet_x4 in fp32 and bf16 (the global skip and allocator rounding), 1.11 for fpt_x4,
-1.11 for mit_x4 (peak RSS of whole-image passes at 256x256, less the output); rounded up."""
+1.11 for srresnet_x4 in fp32 and 1.07 in bf16 (the global skip and allocator rounding), 1.11 for
+fpt_x4 and mit_x4 (peak RSS of whole-image passes at 256x256 less the float32 output,
+`benchmarks/upscale_speed.py` prints it); rounded up."""
 OUTPUT_COPIES = 3
 """float32 copies of the whole output alive at once on the CPU around the model: the stitched
 output, its clamped copy and the integer image made for writing."""
