@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -103,7 +105,7 @@ def test_auto_tile_on_cpu_sizes_from_the_memory_available(monkeypatch) -> None:
     from srgan.inference import tiling
 
     model = prepare_model(create("srresnet_x4"))
-    plan = lambda size: auto_tile(model, size, scale=4, tile_pad=40, device="cpu")  # noqa: E731
+    plan = lambda size: auto_tile(model, size, scale=4, tile_pad=40, device="cpu")
     monkeypatch.setattr(tiling, "available_memory", lambda: 16 << 30)
     assert plan((512, 512)) is None  # the astronaut of `make demo` runs whole
     roomy = plan((2000, 2000))
@@ -133,7 +135,8 @@ def test_working_set_estimate_follows_the_largest_layer_and_precision() -> None:
 def test_available_memory_is_read_from_the_kernel() -> None:
     from srgan.hardware import available_memory
 
-    total = next(int(line.split()[1]) * 1024 for line in open("/proc/meminfo") if line.startswith("MemTotal:"))
+    lines = Path("/proc/meminfo").read_text().splitlines()
+    total = next(int(line.split()[1]) * 1024 for line in lines if line.startswith("MemTotal:"))
     assert 0 < available_memory() <= total
 
 
