@@ -1,14 +1,18 @@
-"""Training speed of the srgan trainer against a plain, minimal PyTorch loop, and memory over a run.
+"""Training speed of the srgan trainer against a plain, minimal PyTorch loop and against this
+machine's own 3x3-conv rate, and memory over a run.
 
     python benchmarks/train_speed.py                 # everything (a few minutes on a 2-core CPU)
     python benchmarks/train_speed.py --skip-rss      # speed ratios only
 
 Speed: iterations/s for srresnet_x4 (MSE) and srgan_x4 (VGG relu3_4 from the shared partial VGG19
 file + BCE adversarial) at batch 16, crop 96, as a ratio to a plain loop over the same networks and
-the same batches (ratio >= 1.0: the trainer adds no overhead). The trainer is timed with its
-defaults (channels_last, fp32) and with bf16 autocast; bf16's accuracy is reported as the PSNR of the
-bf16 generator output against the fp32 one. Memory: RSS after 20 and after 500 iterations of
-configs/tiny.yaml (growth should stay under 5%). All numbers come from this one run.
+the same batches (ratio >= 1.0: the trainer adds no overhead), and for srresnet_x4 as a fraction of
+the machine's 3x3-conv rate (`machine.py`; a training step counted as 3x the forward FLOPs:
+forward, and backward to inputs and to weights). The trainer is timed in fp32 (channels_last and
+contiguous), in bf16 autocast, and with `precision: auto`, what the configs use (bf16 only where
+the CPU has it natively); bf16's accuracy is the PSNR of the bf16 generator output against the
+fp32 one. Memory: RSS after 20 and after 500 iterations of configs/tiny.yaml (growth should stay
+under 5%). All numbers come from this one run; the CPU is printed first.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from srgan.hardware import NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -137,6 +143,12 @@ def rss_run(iterations: int, out: Path) -> tuple[float, float, float]:
     return start, end, peak
 
 
+def _fraction(name: str, its: float, step_flops: int, rates: dict[str, float], precision: str) -> str:
+    if name != "srresnet_x4" or precision not in rates:
+        return "-"
+    return f"{its * step_flops / 1e9 / rates[precision]:.0%} of {precision}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10, help="timed iterations per measurement")
@@ -150,17 +162,34 @@ def main() -> int:
 
         args.out = Path(tempfile.mkdtemp(prefix="srgan_bench_"))
     logging.basicConfig(level=logging.WARNING)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 16, crop 96, "
-          f"{args.steps} timed iterations after {args.warmup} warm-up")
+    from machine import conv_rates, count_flops, rate_of
+
+    from srgan.hardware import auto_precision, describe_cpu
+
+    print(f"CPU: {describe_cpu()}; torch {torch.__version__}; `precision: auto` trains in "
+          f"{NAMES[auto_precision(torch.device('cpu'))]} here")
+    rates = {}
+    with torch.inference_mode():
+        for name, run in conv_rates(None).items():
+            run()
+            rates.update(rate_of({name: min(run() for _ in range(3))}))
+    print("machine's 3x3 conv rate: " + ", ".join(f"{p} {r:.0f} GFLOP/s" for p, r in rates.items()))
+    print(f"batch 16, crop 96, {args.steps} timed iterations after {args.warmup} warm-up\n")
+    step_flops = 3 * 16 * count_flops("srresnet_x4", (24, 24))
+    print("| model | path | vs plain loop | of its conv rate | it/s |\n|---|---|---|---|---|")
     for name in ("srresnet_x4", "srgan_x4"):
         plain = time_plain(name, args.warmup, args.steps)
-        rows = [("trainer fp32 channels_last", ["train.channels_last=true"]),
-                ("trainer fp32 contiguous", ["train.channels_last=false"]),
-                ("trainer bf16 channels_last", ["train.channels_last=true", "train.precision=bf16"])]
-        print(f"{name}: plain loop (fp32, contiguous) {plain:.3f} it/s")
-        for label, overrides in rows:
+        rows = [("trainer fp32 channels_last", ["train.channels_last=true"], "fp32"),
+                ("trainer fp32 contiguous", ["train.channels_last=false"], "fp32"),
+                ("trainer bf16 channels_last", ["train.channels_last=true", "train.precision=bf16"], "bf16"),
+                ("trainer precision auto", ["train.channels_last=true", "train.precision=auto"],
+                 NAMES[auto_precision(torch.device("cpu"))])]
+        print(f"| {name} | plain loop (fp32, contiguous) | 1.00x | {_fraction(name, plain, step_flops, rates, 'fp32')} "
+              f"| {plain:.3f} |")
+        for label, overrides, precision in rows:
             speed = time_trainer(name, overrides, args.warmup, args.steps, args.out / name)
-            print(f"  {label:28s} {speed:.3f} it/s  ratio {speed / plain:.2f}")
+            print(f"| {name} | {label} | {speed / plain:.2f}x | "
+                  f"{_fraction(name, speed, step_flops, rates, precision)} | {speed:.3f} |")
     print(f"bf16 autocast: SRResNet x4 output PSNR vs fp32 output {bf16_accuracy():.1f} dB")
     if not args.skip_rss:
         start, end, peak = rss_run(args.rss_iterations, args.out / "rss")

@@ -1,62 +1,64 @@
-"""Inference speed and memory of srresnet_x4, as ratios measured in one run (issue 4).
+"""Inference speed of srresnet_x4 against this machine's own limits, every path measured in one run.
 
-    python benchmarks/upscale_speed.py            # speed table, then the 2000x2000 memory check
+    python benchmarks/upscale_speed.py            # speed table, working set, then the memory check
     python benchmarks/upscale_speed.py --no-memory
-    python benchmarks/upscale_speed.py --memory   # only the memory check (run in its own process)
+    python benchmarks/upscale_speed.py --memory   # only the 2000x2000 memory check (own process)
 
-Every configuration is timed in each of `--rounds` interleaved rounds and its fastest round is
-kept, so other processes on a shared machine slow all of them alike and the ratios stay
-meaningful. The reference "peak" is one 3x3 conv 64->64 on a 1x64x256x256 channels_last fp32
-tensor, the network's dominant layer, timed in the same rounds.
+The machine's limit is its 3x3-convolution rate: one conv 64->64 on a 1x64x256x256 tensor (the
+network's dominant layer) in fp32 and, where the CPU has it natively, bf16 (PyTorch, channels_last),
+and in int8 (OpenVINO, a one-conv QDQ model). Each path is reported as a fraction of the rate of
+its own precision and as a speed-up over plain eager PyTorch, what every SRGAN repository does
+(`model(x)`, NCHW, batch norm unfolded). Beside srgan's paths stand what a user would pick instead:
+ONNX Runtime and OpenVINO with their defaults on a plain export of the same model. The int8 model
+is `srgan export --int8` of the shipped weights, calibrated on T91 and checked on Set5 (from
+../shared, or SRGAN_SHARED). Every configuration runs in each of `--rounds` interleaved rounds and its
+fastest round is kept, so other processes on a shared machine slow all of them alike and the
+ratios stay meaningful; absolute seconds are this run's only.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import logging
+import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 
+import numpy as np
 import torch
+from machine import conv_rates, count_flops, rate_of
 from torch import nn
 
+from srgan.hardware import cpu_has_native_bf16, describe_cpu
 from srgan.inference.engine import prepare_model
-from srgan.inference.tiling import auto_tile, tiled_forward
+from srgan.inference.tiling import activation_bytes_per_pixel, auto_tile, tiled_forward
 from srgan.models import create
+from srgan.models.weights import load_model
 
-TARGETS = {"fp32 / peak": 0.75, "bf16 speed-up": 2.0, "tiled / whole": 1.3, "fp32 / plain eager": 1.5}
-
-
-def count_flops(preset: str, size: tuple[int, int]) -> int:
-    """2 x multiply-accumulates of every (transposed) convolution, from the module structure:
-    shapes are traced on the meta device, so nothing is computed."""
-    total = 0
-
-    def hook(module: nn.Module, inputs: tuple[torch.Tensor], output: torch.Tensor) -> None:
-        nonlocal total
-        kernel = module.weight.shape[2] * module.weight.shape[3]
-        if isinstance(module, nn.ConvTranspose2d):  # every input value meets every kernel tap
-            total += 2 * inputs[0].numel() * module.out_channels // module.groups * kernel
-        else:
-            total += 2 * output.numel() * module.in_channels // module.groups * kernel
-
-    meta = create(preset).to("meta")
-    convs = [m for m in meta.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
-    handles = [m.register_forward_hook(hook) for m in convs]
-    with torch.no_grad():
-        meta(torch.empty(1, meta.config.in_channels, *size, device="meta"))
-    for handle in handles:
-        handle.remove()
-    return total
+SHARED = Path(os.environ.get("SRGAN_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+TARGETS = {  # name: (goal, higher is better)
+    "fp32 of fp32 conv rate": (0.60, True),
+    "fp32 over plain eager": (1.5, True),
+    "bf16 over fp32": (1.8, True),
+    "int8 over fp32": (2.0, True),
+    "int8 Set5 loss (dB)": (0.1, False),
+    "OpenVINO fp32 over fp32": (1.0, True),
+    "ONNX Runtime fp32 over fp32": (0.9, True),
+}
 
 
-def fastest(runs: dict[str, Callable[[], torch.Tensor]], rounds: int) -> tuple[dict[str, float], dict]:
+def fastest(runs: dict[str, Callable[[], object]], rounds: int) -> tuple[dict[str, float], dict]:
     best = dict.fromkeys(runs, float("inf"))
     outputs = {}
     with torch.inference_mode():
-        for name, run in runs.items():  # warm-up: oneDNN picks kernels, the allocator grows
+        for name, run in runs.items():  # warm-up: kernels picked, allocators grown, shapes compiled
             outputs[name] = run()
         for _ in range(rounds):
             for name, run in runs.items():
@@ -67,95 +69,156 @@ def fastest(runs: dict[str, Callable[[], torch.Tensor]], rounds: int) -> tuple[d
     return best, outputs
 
 
-def _seconds(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> float:
-    start = time.perf_counter()
-    fn(x)
-    return time.perf_counter() - start
+def natural_image(size: int) -> torch.Tensor:
+    """The centre of scikit-image's astronaut (512x512, shipped with scikit-image), so the level
+    differences between paths are those of a photograph, not of noise."""
+    from skimage import data
+
+    pixels = torch.from_numpy(data.astronaut()).permute(2, 0, 1).float().div(255)[None]
+    if size > 512:
+        return torch.nn.functional.interpolate(pixels, size=(size, size), mode="bicubic").clamp(0, 1)
+    top = (512 - size) // 2
+    return pixels[..., top:top + size, top:top + size].contiguous()
 
 
-def levels(x: torch.Tensor) -> torch.Tensor:
-    return (x.float().clamp(0, 1) * 255).round()
+def plain_onnx(model: nn.Module, path: Path) -> Path:
+    """What a user exports without srgan: the network as trained, batch norm and all."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        dim = torch.export.Dim
+        torch.onnx.export(model, (torch.rand(1, 3, 64, 64),), str(path), input_names=["lr"], output_names=["sr"],
+                          dynamic_shapes=({2: dim("h", min=1, max=8192), 3: dim("w", min=1, max=8192)},),
+                          dynamo=True, verbose=False)
+        logging.disable(logging.NOTSET)
+    return path
 
 
 def speed(args: argparse.Namespace) -> bool:
+    from srgan.inference.onnx_backend import OnnxRunner, export_onnx
+
     torch.manual_seed(0)
-    model = create("srresnet_x4").eval()
+    model = load_model("srresnet_x4").eval()
     size = args.size
-    image = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(1))
+    image = natural_image(size)
+    array = np.ascontiguousarray(image.numpy())
     flops = count_flops("srresnet_x4", (size, size))
+    has_ov = importlib.util.find_spec("openvino") is not None
+    has_ort = importlib.util.find_spec("onnxruntime") is not None
+    ov_core = None
+    if has_ov:
+        import openvino as ov
+
+        ov_core = ov.Core()
+    print(f"CPU: {describe_cpu()}")
+    print(f"torch {torch.__version__}" + (f", onnxruntime {_version('onnxruntime')}" if has_ort else "")
+          + (f", openvino {_version('openvino')}" if has_ov else ""))
     fp32 = prepare_model(model, "cpu", "fp32")
-    bf16 = prepare_model(model, "cpu", "bf16")
-    conv = nn.Conv2d(64, 64, 3, padding=1).eval().to(memory_format=torch.channels_last)
-    features = torch.rand(1, 64, 256, 256).contiguous(memory_format=torch.channels_last)
-    runs = {
-        "peak conv": lambda: min(_seconds(conv, features) for _ in range(5)),  # short: needs repeats
-        "plain eager fp32": lambda: model(image),
-        "fp32": lambda: tiled_forward(fp32, image, scale=4),
-        "bf16": lambda: tiled_forward(bf16, image, scale=4, dtype=torch.bfloat16),
-        "bf16 autocast": lambda: _autocast(fp32, image),
-        f"fp32 tiled {args.tile}": lambda: tiled_forward(fp32, image, scale=4, tile=args.tile),
-    }
-    if args.onnx:
-        runs["onnxruntime fp32"] = _onnx_runner(model, image)
-    print(f"srresnet_x4 on {size}x{size} -> {4 * size}x{4 * size}: {flops / 1e9:.1f} GFLOP counted "
-          f"(2 x MACs of every conv); fastest of {args.rounds} interleaved rounds, "
-          f"{torch.get_num_threads()} threads")
-    seconds, outputs = fastest(runs, args.rounds)
-    peak = 2 * 64 * 64 * 9 * 256 * 256 / seconds["peak conv"] / 1e9
-    label = "peak: 3x3 conv 64->64, 1x64x256x256 CL fp32"
-    print(f"{label:48s} {seconds['peak conv']:8.4f} s {peak:8.1f} GFLOP/s")
+    runs: dict[str, Callable[[], object]] = conv_rates(ov_core)
+    runs["plain eager fp32"] = lambda: model(image)
+    runs["srgan torch fp32"] = lambda: tiled_forward(fp32, image, scale=4)
+    if cpu_has_native_bf16():
+        bf16 = prepare_model(model, "cpu", "bf16")
+        runs["srgan torch bf16"] = lambda: tiled_forward(bf16, image, scale=4)
+    runs[f"srgan torch fp32, tiles of {args.tile}"] = lambda: tiled_forward(fp32, image, scale=4, tile=args.tile)
+    loss = None
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        start = time.perf_counter()
+        exported = export_onnx(model, tmp / "srgan.onnx")
+        print(f"srgan export (dynamo, rewrites applied): {time.perf_counter() - start:.1f} s")
+        plain = plain_onnx(model, tmp / "plain.onnx")
+        int8 = None
+        if (SHARED / "datasets" / "T91").is_dir() and has_ort and not args.no_int8:
+            from srgan.inference.quantize import quantize_generator
+
+            report = quantize_generator(model, tmp / "int8.onnx", SHARED / "datasets" / "T91",
+                                        check=SHARED / "datasets" / "Set5")
+            loss, int8 = report.loss, report.path
+            print(report.line().replace(str(report.path), "srgan export --int8"))
+        else:
+            print(f"int8 skipped: needs onnxruntime and {SHARED / 'datasets' / 'T91'}")
+        if has_ort:
+            import onnxruntime as ort
+
+            default = ort.InferenceSession(str(plain), providers=["CPUExecutionProvider"])
+            runs["ONNX Runtime defaults, plain export"] = lambda: default.run(None, {"lr": array})
+            ort_fp32 = OnnxRunner(exported)
+            runs["ONNX Runtime fp32, srgan export"] = lambda: tiled_forward(ort_fp32, image, scale=4)
+            if int8 is not None:
+                ort_int8 = OnnxRunner(int8)
+                runs["ONNX Runtime int8, srgan export"] = lambda: tiled_forward(ort_int8, image, scale=4)
+        if has_ov:
+            from srgan.inference.openvino_backend import OpenVinoRunner
+
+            ov_default = ov_core.compile_model(ov_core.read_model(str(plain)), "CPU")
+            hint = ov_default.get_property("INFERENCE_PRECISION_HINT").to_string()
+            default_precision = {"f32": "fp32"}.get(hint, hint)
+            runs[f"OpenVINO defaults ({default_precision}), plain export"] = lambda: ov_default(array)
+            ov_fp32 = OpenVinoRunner(exported)
+            runs["OpenVINO fp32, srgan export"] = lambda: tiled_forward(ov_fp32, image, scale=4)
+            if int8 is not None:
+                ov_int8 = OpenVinoRunner(int8)
+                runs["OpenVINO int8, srgan export"] = lambda: tiled_forward(ov_int8, image, scale=4)
+        print(f"srresnet_x4 (shipped weights) on {size}x{size} -> {4 * size}x{4 * size}: {flops / 1e9:.1f} GFLOP "
+              f"counted; fastest of {args.rounds} interleaved rounds, {torch.get_num_threads()} threads")
+        seconds, outputs = fastest(runs, args.rounds)
+    rates = rate_of(seconds)
+    for precision, rate in rates.items():
+        print(f"machine's 3x3 conv rate, {precision}: {rate:.0f} GFLOP/s"
+              + (" (OpenVINO, QDQ conv)" if precision == "int8" else " (PyTorch, channels_last)"))
+    eager = seconds["plain eager fp32"]
+    reference = outputs["srgan torch fp32"]
+    print("\n| path | of its conv rate | vs plain eager | seconds | output MP/s | max diff vs fp32 (levels) |")
+    print("|---|---|---|---|---|---|")
     megapixels = (4 * size) ** 2 / 1e6
     for name, sec in seconds.items():
-        if name == "peak conv":
+        if name.startswith("conv "):
             continue
-        rate = flops / sec / 1e9
-        print(f"{name:48s} {sec:8.3f} s {rate:8.1f} GFLOP/s {rate / peak:6.1%} of peak "
-              f"{megapixels / sec:6.2f} output MP/s")
-    reference = outputs["fp32"]
-    for name in ("plain eager fp32", "bf16", "bf16 autocast", f"fp32 tiled {args.tile}", "onnxruntime fp32"):
-        if name in outputs:
-            diff = outputs[name].float() - reference
-            print(f"  {name:46s} vs fp32: max |diff| {diff.abs().max():.2e}, "
-                  f"max {int((levels(outputs[name]) - levels(reference)).abs().max())} level(s) of 255")
+        precision = "int8" if "int8" in name else "bf16" if "bf16" in name else "fp32"
+        if "OpenVINO defaults" in name:
+            precision = default_precision if default_precision in rates else "fp32"
+        fraction = flops / sec / 1e9 / rates[precision] if precision in rates else float("nan")
+        out = outputs[name]  # a tensor, ONNX Runtime's list of arrays or OpenVINO's dict of them
+        out = out if isinstance(out, torch.Tensor) else torch.from_numpy(np.asarray(out[0]))
+        levels = int((_levels(out) - _levels(reference)).abs().max())
+        print(f"| {name} | {fraction:.0%} of {precision} | {eager / sec:.2f}x | {sec:.3f} | "
+              f"{megapixels / sec:.2f} | {levels} |")
     figures = {
-        "fp32 / peak": flops / seconds["fp32"] / 1e9 / peak,
-        "bf16 speed-up": seconds["fp32"] / seconds["bf16"],
-        "tiled / whole": seconds[f"fp32 tiled {args.tile}"] / seconds["fp32"],
-        "fp32 / plain eager": seconds["plain eager fp32"] / seconds["fp32"],
+        "fp32 of fp32 conv rate": flops / seconds["srgan torch fp32"] / 1e9 / rates["fp32"],
+        "fp32 over plain eager": eager / seconds["srgan torch fp32"],
     }
-    bf16_levels = int((levels(outputs["bf16"]) - levels(reference)).abs().max())
+    if "srgan torch bf16" in seconds:
+        figures["bf16 over fp32"] = seconds["srgan torch fp32"] / seconds["srgan torch bf16"]
+    if "OpenVINO int8, srgan export" in seconds:
+        figures["int8 over fp32"] = seconds["srgan torch fp32"] / seconds["OpenVINO int8, srgan export"]
+    if loss is not None:
+        figures["int8 Set5 loss (dB)"] = loss
+    if "OpenVINO fp32, srgan export" in seconds:
+        figures["OpenVINO fp32 over fp32"] = seconds["srgan torch fp32"] / seconds["OpenVINO fp32, srgan export"]
+    if "ONNX Runtime fp32, srgan export" in seconds:
+        figures["ONNX Runtime fp32 over fp32"] = seconds["srgan torch fp32"] / seconds["ONNX Runtime fp32, srgan export"]
     padded = _padded_area(size, args.tile, 40) / size**2
+    print(f"\ntiles of {args.tile}: {seconds[f'srgan torch fp32, tiles of {args.tile}'] / seconds['srgan torch fp32']:.2f}x "
+          f"the whole image's time (the tiles cover {padded:.2f}x its pixels with the 40-pixel exact context)")
     met = True
+    print("\n| target | measured | goal | |\n|---|---|---|---|")
     for name, value in figures.items():
-        goal = TARGETS[name]
-        ok = value <= goal if name == "tiled / whole" else value >= goal
-        if name == "bf16 speed-up":
-            ok = ok and bf16_levels <= 1
+        goal, higher = TARGETS[name]
+        ok = value >= goal if higher else value <= goal
         met &= ok
-        note = ""
-        if name == "tiled / whole":
-            note = f" (tiles cover {padded:.2f}x the pixels with 40-pixel context)"
-        print(f"target {name:20s} {value:6.2f} (goal {'<=' if name == 'tiled / whole' else '>='} {goal}) "
-              f"{'met' if ok else 'MISSED'}{note}")
-    if not met or args.profile:
+        print(f"| {name} | {value:.2f} | {'>=' if higher else '<='} {goal} | {'met' if ok else 'MISSED'} |")
+    if args.profile:
         _profile(fp32, image)
     return met
 
 
-def _autocast(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        return model(image.contiguous(memory_format=torch.channels_last)).float()
+def _version(module: str) -> str:
+    return str(getattr(__import__(module), "__version__", "?")).split("-")[0]
 
 
-def _onnx_runner(model: nn.Module, image: torch.Tensor) -> Callable[[], torch.Tensor]:
-    import tempfile
-    from pathlib import Path
-
-    from srgan.inference.onnx_backend import OnnxRunner, export_onnx
-
-    with tempfile.TemporaryDirectory() as tmp:
-        runner = OnnxRunner(export_onnx(model, Path(tmp) / "g.onnx"))
-    return lambda: tiled_forward(runner, image, scale=4)
+def _levels(x: torch.Tensor) -> torch.Tensor:
+    return (x.float().clamp(0, 1) * 255).round()
 
 
 def _padded_area(size: int, tile: int, pad: int) -> int:
@@ -176,31 +239,46 @@ def _profile(model: nn.Module, image: torch.Tensor) -> None:
         sort_by="self_cpu_time_total", row_limit=10, max_name_column_width=28, max_shapes_column_width=60))
 
 
+def working_set(precision: str, size: int) -> None:
+    """Peak RSS of one whole-image pass per LR pixel against `activation_bytes_per_pixel` (+ the float32
+    output), printed by a fresh process so nothing else is in its peak."""
+    torch.set_num_threads(1)
+    model = prepare_model(create("srresnet_x4").eval(), "cpu", precision)
+    tiled_forward(model, torch.rand(1, 3, 16, 16), scale=4)
+    base = _status("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # restart the peak (VmHWM) from here
+    tiled_forward(model, torch.rand(1, 3, size, size), scale=4)
+    measured = (_status("VmHWM") - base) / size**2
+    estimate = activation_bytes_per_pixel(model, next(model.parameters()).dtype) + 3 * 16 * 4
+    print(f"working set {precision}: {measured:.0f} bytes per LR pixel measured ({measured / 16:.0f} per output "
+          f"pixel), {estimate:.0f} estimated by auto tile")
+
+
 def memory(args: argparse.Namespace) -> bool:
-    """A 2000x2000 image at x4 through bf16 tiles of the automatic size; peak RSS of this process."""
+    """A 2000x2000 image at x4 in bf16 tiles sized for a 1 GiB budget (a machine with little memory
+    free); peak RSS of this process."""
     torch.manual_seed(0)
     model = prepare_model(create("srresnet_x4").eval(), "cpu", "bf16")
     image = torch.rand(1, 3, args.memory_size, args.memory_size)
-    tile = auto_tile(model, image.shape[-2:], scale=4, tile_pad=40, device="cpu", dtype=torch.bfloat16)
+    tile = auto_tile(model, image.shape[-2:], scale=4, tile_pad=40, device="cpu", dtype=torch.bfloat16,
+                     budget_bytes=1 << 30)
     start = time.perf_counter()
-    out = tiled_forward(model, image, scale=4, tile=tile, dtype=torch.bfloat16, progress=True)
+    out = tiled_forward(model, image, scale=4, tile=tile, progress=True)
     seconds = time.perf_counter() - start
-    peak_gb = _peak_rss_bytes() / 1e9
+    peak_gb = _status("VmHWM") / 1e9
     ok = peak_gb <= 2.5
-    print(f"memory: {args.memory_size}x{args.memory_size} -> {out.shape[-2]}x{out.shape[-1]} bf16, "
-          f"tile {tile}: "
-          f"{seconds:.1f} s, {out.shape[-2] * out.shape[-1] / 1e6 / seconds:.2f} output MP/s, "
-          f"peak RSS {peak_gb:.2f} GB (goal <= 2.5) {'met' if ok else 'MISSED'}")
+    print(f"memory: {args.memory_size}x{args.memory_size} -> {out.shape[-2]}x{out.shape[-1]} bf16, 1 GiB budget, "
+          f"tile {tile}: {seconds:.1f} s, peak RSS {peak_gb:.2f} GB (goal <= 2.5) {'met' if ok else 'MISSED'}")
     return ok
 
 
-def _peak_rss_bytes() -> int:
-    """This process's peak resident memory. VmHWM rather than ru_maxrss: Linux carries ru_maxrss
-    over `exec` from the process that spawned us, so a child of a big parent reports the parent's."""
+def _status(key: str) -> int:
+    """A /proc/self/status size in bytes. VmHWM rather than ru_maxrss: Linux carries ru_maxrss over
+    `exec` from the process that spawned us, so a child of a big parent reports the parent's."""
     try:
         with open("/proc/self/status") as status:
             for line in status:
-                if line.startswith("VmHWM:"):
+                if line.startswith(f"{key}:"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
@@ -212,17 +290,28 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=256, help="LR input side (default 256)")
     parser.add_argument("--tile", type=int, default=128, help="tile of the tiled run (default 128)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--profile", action="store_true", help="print the profile even when targets are met")
-    parser.add_argument("--no-onnx", dest="onnx", action="store_false", help="skip the ONNX Runtime row")
+    parser.add_argument("--profile", action="store_true", help="print the profile of the fp32 pass")
+    parser.add_argument("--no-int8", action="store_true", help="skip the int8 export and its rows")
     parser.add_argument("--memory", action="store_true", help="only the memory check (own process)")
+    parser.add_argument("--working-set", choices=("fp32", "bf16"), help="only this working-set measurement")
     parser.add_argument("--no-memory", dest="run_memory", action="store_false")
     parser.add_argument("--memory-size", type=int, default=2000)
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
     if args.memory:
         return 0 if memory(args) else 1
+    if args.working_set:
+        working_set(args.working_set, 256)
+        return 0
     ok = speed(args)
-    if args.run_memory:  # a fresh process, so its peak RSS is the memory check's alone
+    if args.run_memory:  # fresh processes, so each peak RSS is that measurement's alone
         sys.stdout.flush()
+        print(f"\nauto tile here (memory available now, fp32): 512x512 -> "
+              f"{auto_tile(prepare_model(create('srresnet_x4')), (512, 512), scale=4, tile_pad=40, device='cpu') or 'whole'}, "
+              f"2000x2000 -> {auto_tile(prepare_model(create('srresnet_x4')), (2000, 2000), scale=4, tile_pad=40, device='cpu') or 'whole'}")
+        sys.stdout.flush()
+        for precision in ("fp32", "bf16"):
+            subprocess.call([sys.executable, __file__, "--working-set", precision])
         code = subprocess.call([sys.executable, __file__, "--memory", "--memory-size", str(args.memory_size)])
         ok = ok and code == 0
     return 0 if ok else 1

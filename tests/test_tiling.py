@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -97,6 +99,45 @@ def test_auto_tile_follows_the_budget() -> None:
     small = auto_tile(model, (2000, 2000), scale=4, tile_pad=40, device="cpu", budget_bytes=200 << 20)
     large = auto_tile(model, (2000, 2000), scale=4, tile_pad=40, device="cpu", budget_bytes=800 << 20)
     assert 16 <= small < large < 2000
+
+
+def test_auto_tile_on_cpu_sizes_from_the_memory_available(monkeypatch) -> None:
+    from srgan.inference import tiling
+
+    model = prepare_model(create("srresnet_x4"))
+    plan = lambda size: auto_tile(model, size, scale=4, tile_pad=40, device="cpu")
+    monkeypatch.setattr(tiling, "available_memory", lambda: 16 << 30)
+    assert plan((512, 512)) is None  # the astronaut of `make demo` runs whole
+    roomy = plan((2000, 2000))
+    monkeypatch.setattr(tiling, "available_memory", lambda: 6 << 30)
+    tight = plan((2000, 2000))
+    monkeypatch.setattr(tiling, "available_memory", lambda: 2 << 30)
+    assert plan((512, 512)) is not None  # its 1.7 GB of activations do not fit half of 2 GB
+    assert 16 < tight < roomy < 2000
+    budget = (16 << 30) // 2 - 3 * 4 * 3 * 16 * 2000 * 2000  # half the memory less three float32 outputs
+    assert (roomy + 88) ** 2 * 6400 > budget >= (roomy + 80) ** 2 * 6400  # the largest tile that fits
+    monkeypatch.setattr(tiling, "available_memory", lambda: None)  # unreadable: the fixed fallback
+    assert plan((512, 512)) is not None
+
+
+def test_working_set_estimate_follows_the_largest_layer_and_precision() -> None:
+    from srgan.inference.tiling import ACTIVATION_SLACK, activation_bytes_per_pixel
+
+    # the rewritten SRResNet x4 peaks at its second 64 -> 256 conv at 2x: 256 + 1024 values per LR pixel
+    fp32 = prepare_model(create("srresnet_x4", blocks=1))  # the trunk's depth does not matter
+    assert activation_bytes_per_pixel(fp32) == ACTIVATION_SLACK * 4 * 1280
+    bf16 = prepare_model(create("srresnet_x4", blocks=1), "cpu", "bf16")
+    assert activation_bytes_per_pixel(bf16, torch.bfloat16) == ACTIVATION_SLACK * 2 * 1280
+    # reflect padding holds a padded copy of the 64-channel 4x-resolution input of fpt_x4's last conv
+    assert activation_bytes_per_pixel(prepare_model(create("fpt_x4", blocks=1))) == ACTIVATION_SLACK * 4 * 3 * 1024
+
+
+def test_available_memory_is_read_from_the_kernel() -> None:
+    from srgan.hardware import available_memory
+
+    lines = Path("/proc/meminfo").read_text().splitlines()
+    total = next(int(line.split()[1]) * 1024 for line in lines if line.startswith("MemTotal:"))
+    assert 0 < available_memory() <= total
 
 
 def test_bad_input_is_a_one_line_error() -> None:

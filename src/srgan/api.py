@@ -43,6 +43,7 @@ __all__ = [
     "__version__",
     "create_model",
     "evaluate",
+    "export_int8",
     "export_onnx",
     "export_weights",
     "format_table",
@@ -85,8 +86,8 @@ def upscale(image: Any, model: Any = None, *, options: UpscaleOptions | None = N
         (N, C, H, W) float in [0, 1], or a `LoadedImage` (`srgan.imaging.io`: 16-bit colour, ICC
         profile and EXIF kept, as the web server reads uploads). The result has the same type, dtype
         and layout, clipped to [0, 1].
-    model: a generator, a weights file, the name of shipped weights (default `DEFAULT_MODEL`), or for
-        `backend="onnxruntime"` also an `.onnx` file.
+    model: a generator, a weights file, the name of shipped weights (default `DEFAULT_MODEL`), or an
+        `.onnx` file from `export_onnx` / `export_int8` (run by OpenVINO or ONNX Runtime).
     options / fields: an `UpscaleOptions`, and any of its fields as keywords (`outscale=2`, `tile=256`).
     """
     from srgan.inference.upscale import upscale_image
@@ -267,35 +268,51 @@ def export_weights(model: Any, path: str | Path, *, layout: str = "basicsr", ove
 
     if layout != "basicsr":
         raise SrganError(f"layout must be basicsr, got {layout!r} (for any other tool use ONNX: --onnx FILE)")
-    target = _output_path(model, path, overwrite)
-    generator = load_model(model, preset=preset) if isinstance(model, (str, Path)) else model
+    generator, target = _export_source(model, path, overwrite=overwrite, preset=preset)
     try:
         return save_basicsr(generator, target)
     except SrganError as exc:
         raise SrganError(f"{model if isinstance(model, (str, Path)) else type(model).__name__}: {exc}") from None
 
 
-def _output_path(model: Any, path: str | Path, overwrite: bool) -> Path:
-    """`path`, unless it is the input weights file or exists without `overwrite`."""
+def export_onnx(model: Any, path: str | Path, *, dynamic: bool = True, opset: int = 18,
+                size: tuple[int, int] = (256, 256), overwrite: bool = False, preset: str | None = None) -> Path:
+    """Write a generator (object, weights file or shipped name) as ONNX, with the load-time rewrites of
+    the torch path (batch norm folded, SRResNet's tail moved); refuses to replace an input or, without
+    `overwrite`, an existing file."""
+    from srgan.inference.onnx_backend import export_onnx as write_onnx
+
+    generator, target = _export_source(model, path, overwrite=overwrite, preset=preset)
+    if min(size) < 1:
+        raise SrganError(f"size must be positive, got {size[0]} {size[1]}")
+    return write_onnx(generator, target, dynamic=dynamic, opset=opset, sample_size=tuple(size))
+
+
+def export_int8(model: Any, path: str | Path, calibrate: str | Path, *, check: str | Path | None = None,
+                max_loss: float = 0.1, crops: int = 40, overwrite: bool = False,
+                preset: str | None = None) -> Any:
+    """Write a generator as an int8 ONNX model (dynamic shape), statically quantised with calibration
+    crops of the images in `calibrate`, after checking on `check` (or on held-out calibration images)
+    that it loses at most `max_loss` dB PSNR-Y against fp32; see `srgan.inference.quantize`. Returns
+    a `QuantizationReport` (its `line()` describes what was written)."""
+    from srgan.inference.quantize import quantize_generator
+
+    generator, target = _export_source(model, path, overwrite=overwrite, preset=preset)
+    if target.suffix.lower() != ".onnx":
+        raise SrganError(f"ONNX files end in .onnx, got {target}")
+    return quantize_generator(generator, target, calibrate, check=check, max_loss=max_loss, crops=crops)
+
+
+def _export_source(model: Any, path: str | Path, *, overwrite: bool, preset: str | None) -> tuple[Any, Path]:
+    """The generator to export and its output path, refused if it is the input weights file or exists
+    without `overwrite`."""
     target = Path(path)
     if isinstance(model, (str, Path)) and Path(model).is_file() and target.resolve() == Path(model).resolve():
         raise SrganError(f"output {target} is the input weights file")
     if target.exists() and not overwrite:
         raise SrganError(f"{target} exists: pass --overwrite to replace it")
-    return target
-
-
-def export_onnx(model: Any, path: str | Path, *, dynamic: bool = True, opset: int = 18,
-                size: tuple[int, int] = (256, 256), overwrite: bool = False, preset: str | None = None) -> Path:
-    """Write a generator (object, weights file or shipped name) as ONNX; refuses to replace an input
-    or, without `overwrite`, an existing file."""
-    from srgan.inference.onnx_backend import export_onnx as write_onnx
-
-    target = _output_path(model, path, overwrite)
-    if min(size) < 1:
-        raise SrganError(f"size must be positive, got {size[0]} {size[1]}")
     generator = load_model(model, preset=preset) if isinstance(model, (str, Path)) else model
-    return write_onnx(generator, target, dynamic=dynamic, opset=opset, sample_size=tuple(size))
+    return generator, target
 
 
 # ---------------------------------------------------------------- serve

@@ -87,7 +87,8 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", metavar="OUT",
                    help="output file (one input) or folder (default: next to each input)")
     p.add_argument("--model", default=None, metavar="NAME|PATH",
-                   help=f"shipped weights name or a weights file (default: {api.DEFAULT_MODEL})")
+                   help=f"shipped weights name, a weights file or an .onnx file from `srgan export` "
+                        f"(default: {api.DEFAULT_MODEL})")
     p.add_argument("--outscale", type=float, metavar="FLOAT",
                    help="final size as a factor of the input (default: the model's scale)")
     p.add_argument("--tile", default="auto", metavar="auto|N",
@@ -96,7 +97,7 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
                    help="LR context around each tile (default: the receptive field, exact result)")
     p.add_argument("--device", default="auto", metavar="auto|cpu|cuda:N", help="where the model runs")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
-                   help="auto: fp32 on CPU, bf16/fp16 on CUDA")
+                   help="auto: bf16 on a CPU with native bf16 (AVX512-BF16/AMX), else fp32; bf16/fp16 on CUDA")
     p.add_argument("--color-fix", default="none", choices=("none", "hist", "lowfreq"),
                    help="pull colours back to the input's: histogram matching or low-frequency fix")
     p.add_argument("--lowpass", default="none", metavar="SPEC",
@@ -123,7 +124,9 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
                    help="threads that read and as many that write images while the model runs (default 2; 0: none)")
     p.add_argument("--strip-metadata", action="store_true", help="do not copy ICC profile and EXIF")
     p.add_argument("--recursive", action="store_true", help="look into subfolders (and ** in globs)")
-    p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"), help="inference engine")
+    p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime", "openvino"),
+                   help="inference engine (default auto: torch; for an .onnx model OpenVINO where installed, "
+                        "else ONNX Runtime)")
     p.add_argument("--demo", action="store_true",
                    help="upscale scikit-image's astronaut picture (no download) to -o (default astronaut_x4.png)")
     p.set_defaults(func=_run_upscale)
@@ -157,11 +160,15 @@ def _run_upscale(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- export
 def _add_export(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a generator to ONNX or to the BasicSR / Real-ESRGAN layout",
-                       description="--onnx FILE writes ONNX (any architecture); --layout basicsr OUT writes the "
-                                   "weights as BasicSR / Real-ESRGAN name them (.pth with params_ema, or "
-                                   ".safetensors), which Real-ESRGAN and spandrel-based tools (chaiNNer, ComfyUI, "
-                                   "AUTOMATIC1111) load; architectures without an exact equivalent there are refused.")
+    p = sub.add_parser("export", help="export a generator to ONNX (fp32, or int8) or to the BasicSR / Real-ESRGAN layout",
+                       description="--onnx FILE writes ONNX (any architecture) with the load-time rewrites of the "
+                                   "torch path; with --int8 it is quantised statically (calibrated on crops of "
+                                   "--calibrate images) and written only if it loses at most --max-loss dB PSNR-Y "
+                                   "against fp32 on --check images (default: every fifth calibration image, held "
+                                   "out). --layout basicsr OUT writes the weights as BasicSR / Real-ESRGAN name them "
+                                   "(.pth with params_ema, or .safetensors), which Real-ESRGAN and spandrel-based "
+                                   "tools (chaiNNer, ComfyUI, AUTOMATIC1111) load; architectures without an exact "
+                                   "equivalent there are refused.")
     p.add_argument("output", nargs="?", metavar="OUT", help="output .pth or .safetensors file for --layout")
     p.add_argument("--model", required=True, help="weights file or shipped weights name")
     p.add_argument("--preset", help="architecture of a .pth file that does not record it")
@@ -171,6 +178,14 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("H", "W"),
                    help="LR input size of a fixed-shape export (default 256 256)")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    p.add_argument("--int8", action="store_true", help="quantise to int8 (always dynamic shape)")
+    p.add_argument("--calibrate", metavar="DIR", help="training images to calibrate int8 on (e.g. T91)")
+    p.add_argument("--check", metavar="DIR",
+                   help="HR images to check the int8 loss on (e.g. Set5; default: held-out calibration images)")
+    p.add_argument("--max-loss", type=float, default=0.1, metavar="DB",
+                   help="largest PSNR-Y loss of int8 against fp32 to accept (default 0.1 dB)")
+    p.add_argument("--calibration-crops", type=int, default=40, metavar="N",
+                   help="64x64 calibration crops (default 40)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=_run_export)
 
@@ -187,6 +202,15 @@ def _run_export(args: argparse.Namespace) -> int:
         return 0
     if args.output is not None:
         raise SrganError(f"unexpected {args.output}: --onnx names the output file")
+    if args.int8:
+        if not args.calibrate:
+            raise SrganError("--int8 needs --calibrate DIR: a folder of training images (e.g. T91)")
+        report = api.export_int8(args.model, args.onnx, args.calibrate, check=args.check, max_loss=args.max_loss,
+                                 crops=args.calibration_crops, overwrite=args.overwrite, preset=args.preset)
+        print(report.line())
+        return 0
+    if args.calibrate or args.check:
+        raise SrganError("--calibrate and --check belong to --int8")
     path = api.export_onnx(args.model, args.onnx, dynamic=args.dynamic, opset=args.opset, size=tuple(args.size),
                            overwrite=args.overwrite, preset=args.preset)
     print(f"wrote {path} ({'dynamic' if args.dynamic else 'fixed'} shape, opset {args.opset})")

@@ -55,6 +55,25 @@ def describe_cpu() -> str:
             f"native bf16: {'yes' if cpu_has_native_bf16() else 'no'}")
 
 
+def available_memory() -> int | None:
+    """Bytes of memory this process can still take without swapping: the kernel's `MemAvailable`
+    (free memory plus caches it can drop), capped by the memory cgroup's limit less its usage
+    inside a container (cgroup v2 or v1). None where neither can be read (not Linux)."""
+    sizes = []
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                sizes.append(int(line.split()[1]) * 1024)
+    for limit_file, usage_file in (("memory.max", "memory.current"),
+                                   ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+        with contextlib.suppress(OSError, ValueError):  # "max" (no limit) fails int() and is skipped
+            root = Path("/sys/fs/cgroup")
+            limit, usage = int((root / limit_file).read_text()), int((root / usage_file).read_text())
+            if limit < 1 << 60:  # v1 writes a huge number for "no limit"
+                sizes.append(max(0, limit - usage))
+    return min(sizes) if sizes else None
+
+
 def resolve_device(spec: str | torch.device | None = "auto", local_rank: int = 0) -> torch.device:
     """`auto` (cuda:LOCAL_RANK if CUDA is present, else CPU), `cpu`, `cuda` or `cuda:N`, checked
     against this machine. `cuda` without an index means this process's local rank (torchrun)."""

@@ -65,11 +65,12 @@ def lanczos_upscaler(scale: int) -> Upscaler:
     return run
 
 
-def model_upscaler(name_or_path: str, scale: int, *, device: str = "auto", precision: str = "fp32",
+def model_upscaler(name_or_path: Any, scale: int, *, device: str = "auto", precision: str = "fp32",
                    tile: int | str | None = "auto") -> Upscaler:
-    """A generator run by the inference engine exactly as `srgan upscale` runs it (`build_runner`:
-    batch norm folded, device and precision; `upscale_loaded`: tiles, gray images replicated to
-    RGB and averaged back to one channel), its output rounded to uint8."""
+    """A generator (name, weights or `.onnx` file, or a built `Runner`) run by the inference engine
+    exactly as `srgan upscale` runs it (`build_runner`: batch norm folded, device and precision;
+    `upscale_loaded`: tiles, gray images replicated to RGB and averaged back to one channel), its
+    output rounded to uint8."""
     options = UpscaleOptions(model=name_or_path, tile=tile, device=device, precision=precision)
     runner = build_runner(name_or_path, device=options.device, precision=options.precision)
     if runner.scale != scale:

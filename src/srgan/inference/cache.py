@@ -9,6 +9,7 @@ once load it once; the server owns one cache, `srgan.api` a default one.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 import threading
@@ -24,6 +25,7 @@ from torch import nn
 from srgan.errors import SrganError
 from srgan.hardware import resolve_device, resolve_precision
 from srgan.inference.engine import prepare_model
+from srgan.inference.options import BACKENDS
 from srgan.inference.tiling import tiled_forward
 from srgan.models.weights import DEFAULT_MODEL
 
@@ -47,15 +49,16 @@ class Runner:
 
 
 def build_runner(model: Any = None, *, device: str | torch.device = "auto", precision: str = "auto",
-                 backend: str = "torch") -> Runner:
-    """A `Runner` for a `Generator`, an `OnnxRunner`, a weights file, an `.onnx` file or a shipped name."""
+                 backend: str = "auto") -> Runner:
+    """A `Runner` for a `Generator`, an exported-model runner, a weights file, an `.onnx` file or a
+    shipped name. Backend `auto`: OpenVINO for `.onnx` files where it is installed (it runs int8
+    models fast, see `openvino_backend`), else ONNX Runtime; torch for everything else."""
     if isinstance(model, Runner):
         return model
     model = DEFAULT_MODEL if model is None else model
-    if backend == "onnxruntime":
-        return _onnx_runner(model, precision)
+    backend = resolve_backend(backend, model)
     if backend != "torch":
-        raise SrganError(f"backend must be torch or onnxruntime, got {backend!r}")
+        return _exported_runner(model, backend, device, precision)
     dev = resolve_device(device)
     dtype = resolve_precision(precision, dev)
     if isinstance(model, (str, os.PathLike)):
@@ -69,6 +72,23 @@ def build_runner(model: Any = None, *, device: str | torch.device = "auto", prec
     return Runner(prepare_model(model, dev, dtype), _scale_of(model), dev, dtype, _in_channels(model), name)
 
 
+def resolve_backend(backend: str, model: Any) -> str:
+    """`auto` made concrete for `model`; an `.onnx` file cannot run on torch."""
+    from srgan.inference.onnx_backend import ExportedModel
+
+    exported = isinstance(model, ExportedModel) or (isinstance(model, (str, os.PathLike))
+                                                    and str(model).lower().endswith(".onnx"))
+    if backend == "auto":
+        if not exported:
+            return "torch"
+        return "openvino" if importlib.util.find_spec("openvino") is not None else "onnxruntime"
+    if backend not in BACKENDS:
+        raise SrganError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "torch" and exported:
+        raise SrganError(f"{model}: an ONNX model runs on the onnxruntime or openvino backend, not torch")
+    return backend
+
+
 class ModelCache:
     """The last `size` runners built from names or files (models passed as objects are not cached)."""
 
@@ -78,7 +98,7 @@ class ModelCache:
         self._lock = threading.Lock()
 
     def runner(self, model: Any = None, *, device: str | torch.device = "auto", precision: str = "auto",
-               backend: str = "torch") -> Runner:
+               backend: str = "auto") -> Runner:
         if not isinstance(model, (str, os.PathLike, type(None))):
             return build_runner(model, device=device, precision=precision, backend=backend)
         model = DEFAULT_MODEL if model is None else model
@@ -121,19 +141,28 @@ def _file_key(model: str | os.PathLike) -> tuple:
     return (str(model),)
 
 
-def _onnx_runner(model: Any, precision: str) -> Runner:
-    """ONNX Runtime runs fp32 on the CPU (or its CUDA provider if installed). An `.onnx` file is used
-    as is; a generator or weights file is exported to a temporary `.onnx`, which the session has read
-    once it exists, so the file is removed at once."""
-    from srgan.inference.onnx_backend import OnnxRunner, export_onnx
+def _exported_runner(model: Any, backend: str, device: str | torch.device, precision: str) -> Runner:
+    """ONNX Runtime (fp32, on the CPU or its CUDA provider if installed) or OpenVINO (CPU, fp32 or
+    bf16). An `.onnx` file is used as is; a generator or weights file is exported to a temporary
+    `.onnx`, which the runtime has read once it exists, so the file is removed at once."""
+    from srgan.inference.onnx_backend import ExportedModel, OnnxRunner, export_onnx
 
-    if precision not in ("auto", "fp32"):
-        raise SrganError(f"the onnxruntime backend runs fp32 models; got precision {precision!r}")
     cpu = torch.device("cpu")
-    if isinstance(model, OnnxRunner):
-        session, name = model, "onnx"
+    if backend == "onnxruntime":
+        if precision not in ("auto", "fp32"):
+            raise SrganError(f"the onnxruntime backend runs fp32 models; got precision {precision!r}")
+        load = OnnxRunner
+    else:
+        from srgan.inference.openvino_backend import OpenVinoRunner
+
+        if str(device) not in ("auto", "cpu"):
+            raise SrganError(f"the openvino backend runs on the CPU; got device {device!r}")
+        dtype = resolve_precision(precision, cpu)
+        load = lambda path: OpenVinoRunner(path, dtype=dtype)
+    if isinstance(model, ExportedModel):
+        session, name = model, type(model).__name__
     elif isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(".onnx"):
-        session, name = OnnxRunner(model), str(model)
+        session, name = load(model), str(model)
         if session.scale is None:
             raise SrganError(f"{model}: ONNX file without srgan metadata (export it with `srgan export`)")
     else:
@@ -144,6 +173,6 @@ def _onnx_runner(model: Any, precision: str) -> Runner:
 
             generator, name = load_model(model), str(model)
         with tempfile.TemporaryDirectory(prefix="srgan-onnx-") as tmp:
-            session = OnnxRunner(export_onnx(generator, Path(tmp) / "model.onnx"))
-    return Runner(session, session.scale or _scale_of(session), cpu, torch.float32,
-                  _in_channels(session), name)
+            session = load(export_onnx(generator, Path(tmp) / "model.onnx"))
+    # tiles go in as float32 whatever the runtime computes in (bf16 would round the 8-bit input)
+    return Runner(session, session.scale or _scale_of(session), cpu, torch.float32, _in_channels(session), name)

@@ -18,7 +18,7 @@ from srgan.inference.colorfix import METHODS as COLOR_FIXES
 from srgan.inference.lowpass import LowPass, parse_lowpass
 
 ALPHA_MODES = ("model", "bicubic")
-BACKENDS = ("torch", "onnxruntime")
+BACKENDS = ("auto", "torch", "onnxruntime", "openvino")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 OUTPUT_FORMATS = ("png", "jpg", "webp", "tiff")
 MAX_OUTSCALE = 16
@@ -28,13 +28,14 @@ MAX_OUTSCALE = 16
 class UpscaleOptions:
     """How to upscale and write one image.
 
-    model: shipped weights name, weights file (or `.onnx` for onnxruntime), or a loaded generator;
+    model: shipped weights name, weights file, `.onnx` file (ONNX Runtime or OpenVINO), or a loaded generator;
         None is the default model.
     outscale: final size as a factor of the input (None: the model's scale), in (0, 16].
     tile: LR tile side in pixels, "auto" (fits memory) or None / 0 (whole image).
     tile_pad: LR context around each tile (None: the model's receptive field, exact result).
     device: auto | cpu | cuda | cuda:N.  precision: auto | fp32 | bf16 | fp16.
-    backend: torch | onnxruntime.
+    backend: auto | torch | onnxruntime | openvino (auto: torch, or for an `.onnx` file OpenVINO where
+        installed, else ONNX Runtime).
     color_fix: none | hist | lowfreq.  lowpass: a `srgan.inference.lowpass` spec or none.
     alpha: model | bicubic (how transparency is upscaled).
     format: output format png | jpg | webp | tiff (None: the input's).  quality: JPEG/WebP 1-100.
@@ -47,7 +48,7 @@ class UpscaleOptions:
     tile_pad: int | None = None
     device: str = "auto"
     precision: str = "auto"
-    backend: str = "torch"
+    backend: str = "auto"
     color_fix: str = "none"
     lowpass: LowPass | str | None = None
     alpha: str = "model"

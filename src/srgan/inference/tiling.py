@@ -13,6 +13,7 @@ seams (Real-ESRGAN #211, #197; idealo ISR #134); so are models whose context is 
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 import math
@@ -24,16 +25,26 @@ from torch import nn
 from tqdm import tqdm
 
 from srgan.errors import SrganError
-from srgan.hardware import resolve_device
+from srgan.hardware import available_memory, resolve_device
 
 log = logging.getLogger(__name__)
 
-CPU_TILE_BUDGET_BYTES = 1 << 30
-"""Working memory `tile="auto"` allows one CPU tile batch (1 GiB): keeps a 2000x2000 x4 job under
-2.5 GB peak RSS together with its 768 MB float32 output."""
+CPU_MEMORY_FRACTION = 0.5
+"""Share of the memory available now (`srgan.hardware.available_memory`) that `tile="auto"` plans to
+use on the CPU; the rest is left to other programs and to the allocator's slack."""
+CPU_FALLBACK_BYTES = 1 << 30
+"""The CPU budget where the available memory cannot be read (not Linux)."""
 CUDA_FREE_FRACTION = 0.5
 """Share of the currently free CUDA memory `tile="auto"` plans to use (the rest absorbs the
 allocator's fragmentation and cuDNN workspaces)."""
+ACTIVATION_SLACK = 1.25
+"""Measured peak working set over the largest layer's input + output (`activation_bytes_per_pixel`):
+1.11 for srresnet_x4 in fp32 and 1.07 in bf16 (the global skip and allocator rounding), 1.11 for
+fpt_x4 and mit_x4 (peak RSS of whole-image passes at 256x256 less the float32 output,
+`benchmarks/upscale_speed.py` prints it); rounded up."""
+OUTPUT_COPIES = 3
+"""float32 copies of the whole output alive at once on the CPU around the model: the stitched
+output, its clamped copy and the integer image made for writing."""
 MIN_TILE = 16
 FEATHER_PAD = 32
 """LR overlap for a model whose context is unbounded (SwinIR's default `--tile_overlap 32`)."""
@@ -114,29 +125,77 @@ def halve_tile_on_cuda_oom(run: Callable[[int | None], torch.Tensor], tile: int 
 def auto_tile(model: Any, size: tuple[int, int], *, scale: int, tile_pad: int, device: str | torch.device,
               dtype: torch.dtype = torch.float32, batch: int = 1,
               budget_bytes: int | None = None) -> int | None:
-    """The largest tile whose activations fit the memory budget, or None if the whole image fits.
+    """The largest tile whose working set fits the memory budget, or None if the whole image fits.
 
-    Budget: `CUDA_FREE_FRACTION` of the free CUDA memory, or `CPU_TILE_BUDGET_BYTES` on the CPU.
-    Estimate: the biggest live tensors are the last upsampling stage's input and output, about
-    `width * scale**2` values per LR pixel each, plus the float32 output copy; three of them.
+    Budget: on the CPU `CPU_MEMORY_FRACTION` of the memory available now, less `OUTPUT_COPIES` of
+    the whole float32 output, so ordinary photos run whole and big ones get the largest tiles (the
+    least context overhead); on CUDA `CUDA_FREE_FRACTION` of the free device memory. Working set
+    per LR pixel of a tile: `activation_bytes_per_pixel`.
     """
     device = torch.device(device)
+    height, width = size
     if budget_bytes is None:
         if device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(device)
             budget_bytes = int(free * CUDA_FREE_FRACTION)
         else:
-            budget_bytes = CPU_TILE_BUDGET_BYTES
-    width = getattr(getattr(model, "config", None), "width", 64)
-    item = torch.empty((), dtype=dtype).element_size()
-    per_pixel = 3 * width * scale * scale * max(item, 2) * batch
-    fits = int(math.sqrt(budget_bytes / per_pixel))
-    if fits >= max(size):  # the whole image needs no context padding
+            available = available_memory()
+            budget_bytes = CPU_FALLBACK_BYTES if available is None else int(available * CPU_MEMORY_FRACTION)
+            channels = getattr(model, "out_channels", None) or 3
+            budget_bytes -= OUTPUT_COPIES * 4 * channels * scale * scale * height * width
+    per_pixel = activation_bytes_per_pixel(model, dtype) * batch
+    if height * width * per_pixel <= budget_bytes:  # the whole image needs no context padding
         return None
-    side = fits - 2 * tile_pad
+    side = int(math.sqrt(max(budget_bytes, 0) / per_pixel)) - 2 * tile_pad
     side = max(MIN_TILE, side // 8 * 8)
-    log.debug("auto tile %d for %dx%d (budget %.0f MB)", side, size[0], size[1], budget_bytes / 2**20)
+    log.debug("auto tile %d for %dx%d (budget %.0f MB, %.0f bytes per LR pixel)", side, height, width,
+              budget_bytes / 2**20, per_pixel)
     return side
+
+
+def activation_bytes_per_pixel(model: Any, dtype: torch.dtype = torch.float32) -> float:
+    """Peak working set of one forward pass per LR pixel, in bytes: the largest input + output of
+    any layer (in-place results counted once; a conv with reflect/replicate padding also holds its
+    padded copy), times `ACTIVATION_SLACK`. Traced on the meta device, so nothing is computed: the
+    network itself, or, for an exported model (`OnnxRunner`), its registered architecture built
+    from its config. Without either, the value of srresnet at the model's scale."""
+    network = _shape_twin(model)
+    item = max(torch.empty((), dtype=dtype).element_size(), 1)
+    if network is None:
+        scale = getattr(model, "scale", None) or 4
+        return ACTIVATION_SLACK * item * 80 * scale * scale  # srresnet_x4: 1280 values per LR pixel
+    side = 32
+    largest = 0
+
+    def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
+        nonlocal largest
+        tensors = {id(t): t for t in (*inputs, output) if isinstance(t, torch.Tensor)}
+        values = sum(t.numel() for t in tensors.values())
+        if isinstance(module, nn.Conv2d) and module.padding_mode != "zeros":
+            values += inputs[0].numel()
+        largest = max(largest, values)
+
+    handles = [m.register_forward_hook(hook) for m in network.modules() if not any(m.children())]
+    try:
+        with torch.no_grad():
+            network(torch.empty(1, getattr(model, "in_channels", None) or 3, side, side, device="meta"))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return ACTIVATION_SLACK * item * largest / (side * side)
+
+
+def _shape_twin(model: Any) -> nn.Module | None:
+    """A copy of the network on the meta device (no memory, no compute), or None if unknown."""
+    if isinstance(model, nn.Module):
+        return copy.deepcopy(model).to(device="meta", dtype=torch.float32)
+    from srgan.models.registry import ARCHITECTURES
+
+    architecture, config = getattr(model, "architecture", None), getattr(model, "config", None)
+    if config is None or architecture not in ARCHITECTURES.names():
+        return None
+    with torch.device("meta"):
+        return ARCHITECTURES.get(architecture)(config).eval()
 
 
 def _bounds(length: int, tile: int | None) -> list[tuple[int, int]]:
