@@ -279,8 +279,8 @@ def test_overlapped_io_gives_the_same_files_with_bounded_memory(tmp_path, tiny_w
             peak[0] = max(peak[0], in_memory[0])
         return result
 
-    def counting_write(job, result, options):
-        done = real_write(job, result, options)
+    def counting_write(job, result, *args):
+        done = real_write(job, result, *args)
         with lock:
             in_memory[0] -= 1
         return done

@@ -181,7 +181,7 @@ def test_bad_input_errors(shared, tmp_path, capsys):
     corrupt.mkdir()
     (corrupt / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
     _assert_one_line_error(capsys, main(["eval", "--model", "bicubic", "--data", str(corrupt), "--scale", "4"]),
-                           "no readable images")
+                           "could be scored (broken.png: corrupt or truncated image")
     with pytest.raises(SystemExit) as exc:
         main(["eval", "--model", "bicubic", "--data", set5, "--scale", "3"])
     _assert_one_line_error(capsys, exc.value.code, "invalid choice")
@@ -196,16 +196,25 @@ def test_bad_input_errors(shared, tmp_path, capsys):
 
 
 def test_bad_files_among_good_ones_are_skipped_with_a_warning(shared, tmp_path, capsys, caplog):
+    """Images that cannot be scored are skipped, each named with its reason, and the exit code is 1
+    (as `srgan upscale` on skips); other files are only mentioned, as upscale ignores them in folders."""
     data = tmp_path / "mixed"
     data.mkdir()
     shutil.copy(shared / "datasets" / "Set5" / "bird.png", data / "bird.png")
     (data / "notes.txt").write_text("not an image")
     (data / "zz_broken.png").write_bytes(b"not a png at all")
+    Image.new("RGB", (16, 16)).save(data / "tiny.png")
     np.save(data / "array.npy", np.zeros(3))
     with caplog.at_level(logging.WARNING):
         code = main(["eval", "--model", "bicubic", "--data", str(data), "--scale", "4"])
-    assert code == 0
+    assert code == 1
     warned = caplog.text
     assert "notes.txt" in warned and "zz_broken.png" in warned and "array.npy" in warned
-    assert "skipped 3 of 4" in warned
-    assert "skipped 3 file(s)" in capsys.readouterr().err
+    assert "skipped 2 of 3 image(s)" in warned
+    err = capsys.readouterr().err
+    assert f"skipped {data / 'zz_broken.png'}: not an image file that can be read" in err
+    assert f"skipped {data / 'tiny.png'}: 16x16 is too small for x4 evaluation" in err
+    assert "notes.txt" not in err and "Traceback" not in err
+    for name in ("zz_broken.png", "tiny.png"):
+        (data / name).unlink()
+    assert main(["eval", "--model", "bicubic", "--data", str(data), "--scale", "4"]) == 0

@@ -142,7 +142,7 @@ def test_failed_16_bit_png_write_leaves_no_file(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(png, "write_chunks", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(SrganError, match="x.png: cannot write .disk full"):
         write_image(tmp_path / "x.png", LoadedImage(pixels=torch.rand(3, 4, 4), bit_depth=16))
     assert not list(tmp_path.iterdir())
 
@@ -255,7 +255,7 @@ def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(Image.Image, "save", broken_save)
-    with pytest.raises(OSError):
+    with pytest.raises(SrganError, match="x.png: cannot write .disk full"):
         write_image(tmp_path / "x.png", LoadedImage(pixels=torch.rand(3, 4, 4)))
     assert not list(tmp_path.iterdir())
 

@@ -105,7 +105,8 @@ def main() -> None:
                                  "wall_hours": args.wall_hours, "config": info["config"]}}
         api.save_model(model, staged, **metadata)
         scores = score(staged, model.scale)
-        target = api.save_model(model, SHIPPED_DIR / f"{args.name}.safetensors", scores=scores, **metadata)
+        target = api.save_model(model, SHIPPED_DIR / f"{args.name}.safetensors", overwrite=True, scores=scores,
+                                **metadata)
     row = " | ".join(f"{scores[d]['psnr']:.2f} / {scores[d]['ssim']:.4f}" for d in DATASETS)
     print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB)")
     print(f"| {args.name} | {row} | {scores['BSD100'].get('niqe', float('nan')):.2f} | {info['iterations']} |")

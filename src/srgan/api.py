@@ -22,6 +22,7 @@ from typing import Any
 
 from srgan import __version__
 from srgan.errors import SrganError, one_line
+from srgan.files import writable_folder
 from srgan.inference.batch import Job, Summary
 from srgan.inference.cache import ModelCache, Runner
 from srgan.inference.manifest import ManifestTotals
@@ -85,7 +86,8 @@ def upscale(image: Any, model: Any = None, *, options: UpscaleOptions | None = N
         array HxW or HxWxC (C = 1-4; uint8, uint16 or float in [0, 1]) or a tensor (C, H, W) or
         (N, C, H, W) float in [0, 1], or a `LoadedImage` (`srgan.imaging.io`: 16-bit colour, ICC
         profile and EXIF kept, as the web server reads uploads). The result has the same type, dtype
-        and layout, clipped to [0, 1].
+        and layout, clipped to [0, 1]. Refused (`SrganError`): empty images, NaN or infinite values,
+        and float values far outside [0, 1] (0-255 data: divide by 255 first).
     model: a generator, a weights file, the name of shipped weights (default `DEFAULT_MODEL`), or an
         `.onnx` file from `export_onnx` / `export_int8` (run by OpenVINO or ONNX Runtime).
     options / fields: an `UpscaleOptions`, and any of its fields as keywords (`outscale=2`, `tile=256`).
@@ -135,7 +137,7 @@ def upscale_files(inputs: Sequence[str | Path], output: str | Path | None = None
     try:
         summary = batch.run_jobs(plan.jobs, runner, opts, strict=plan.single, progress=progress, on_file=on_file,
                                  io_threads=io_threads, record=journal.write if journal else None,
-                                 label=part.label, position=part.local_rank)
+                                 label=part.label, position=part.local_rank, overwrite=overwrite)
     finally:
         if journal is not None:
             journal.close()
@@ -174,7 +176,7 @@ def upscale_demo(output: str | Path | None = None, *, options: UpscaleOptions | 
         target = target / name
     job = Job(name="astronaut (scikit-image)", target=target, load=lambda: from_pil(Image.fromarray(data.astronaut())))
     batch.check_targets([job], overwrite=overwrite)
-    return batch.run_jobs([job], runner, opts, strict=True, progress=progress)
+    return batch.run_jobs([job], runner, opts, strict=True, progress=progress, overwrite=overwrite)
 
 
 # ---------------------------------------------------------------- models
@@ -270,9 +272,9 @@ def export_weights(model: Any, path: str | Path, *, layout: str = "basicsr", ove
         raise SrganError(f"layout must be basicsr, got {layout!r} (for any other tool use ONNX: --onnx FILE)")
     generator, target = _export_source(model, path, overwrite=overwrite, preset=preset)
     try:
-        return save_basicsr(generator, target)
+        return save_basicsr(generator, target, overwrite=overwrite)
     except SrganError as exc:
-        raise SrganError(f"{model if isinstance(model, (str, Path)) else type(model).__name__}: {exc}") from None
+        raise SrganError(f"{model if isinstance(model, (str, Path)) else type(model).__name__}: {exc}") from exc
 
 
 def export_onnx(model: Any, path: str | Path, *, dynamic: bool = True, opset: int = 18,
@@ -285,7 +287,7 @@ def export_onnx(model: Any, path: str | Path, *, dynamic: bool = True, opset: in
     generator, target = _export_source(model, path, overwrite=overwrite, preset=preset)
     if min(size) < 1:
         raise SrganError(f"size must be positive, got {size[0]} {size[1]}")
-    return write_onnx(generator, target, dynamic=dynamic, opset=opset, sample_size=tuple(size))
+    return write_onnx(generator, target, dynamic=dynamic, opset=opset, sample_size=tuple(size), overwrite=overwrite)
 
 
 def export_int8(model: Any, path: str | Path, calibrate: str | Path, *, check: str | Path | None = None,
@@ -300,7 +302,8 @@ def export_int8(model: Any, path: str | Path, calibrate: str | Path, *, check: s
     generator, target = _export_source(model, path, overwrite=overwrite, preset=preset)
     if target.suffix.lower() != ".onnx":
         raise SrganError(f"ONNX files end in .onnx, got {target}")
-    return quantize_generator(generator, target, calibrate, check=check, max_loss=max_loss, crops=crops)
+    return quantize_generator(generator, target, calibrate, check=check, max_loss=max_loss, crops=crops,
+                              overwrite=overwrite)
 
 
 def _export_source(model: Any, path: str | Path, *, overwrite: bool, preset: str | None) -> tuple[Any, Path]:
@@ -337,6 +340,8 @@ def evaluate(models: Sequence[str], datasets: Sequence[str | Path], scale: int, 
         raise SrganError(f"crops must be >= 0, got {crops}")
     if report_dir is not None and any(Path(report_dir).resolve() == Path(d).resolve() for d in datasets):
         raise SrganError(f"report folder {report_dir} is a dataset folder: choose another folder for the report")
+    if report_dir is not None:
+        writable_folder(report_dir, "report folder")  # before the work, not after it
     return run(models, datasets, scale, crops=crops if report_dir is not None else 0, **options)
 
 
@@ -353,9 +358,11 @@ def write_report(results: Any, out_dir: str | Path) -> dict[str, Path]:
 
 
 def train(config: Any, overrides: Sequence[str] = (), *, run_dir: str | Path | None = None,
-          resume: str | None = None) -> Path | None:
+          resume: str | None = None, overwrite: bool = False) -> Path | None:
     """Train from a YAML config file (with `section.key=value` overrides) or a `Config`; returns the
-    exported generator on rank 0 (None on other ranks of a torchrun job)."""
+    exported generator on rank 0 (None on other ranks of a torchrun job). A run folder that holds a
+    run (checkpoints, exported generator) is refused unless `resume` ("auto" or a checkpoint)
+    continues it or `overwrite` deletes it first."""
     from srgan.training.config import load_config
     from srgan.training.trainer import train as run
 
@@ -363,4 +370,4 @@ def train(config: Any, overrides: Sequence[str] = (), *, run_dir: str | Path | N
         config = load_config(config, list(overrides))
     elif overrides:
         raise SrganError("overrides apply to a config file; edit the Config object instead")
-    return run(config, run_dir=run_dir, resume=resume)
+    return run(config, run_dir=run_dir, resume=resume, overwrite=overwrite)

@@ -2,16 +2,22 @@
 
 Each subcommand has a `_add_<name>` function that declares its arguments and a `_run_<name>`
 function that turns them into API calls. User mistakes (`SrganError`) print one line and exit 2;
-`--verbose` adds the chain of causes.
+`--verbose` adds the chain of causes. Ctrl-C (SIGINT) and SIGTERM (`kill`, a job scheduler's
+time limit, `docker stop`) both stop the run the same way, so files being written are finished or
+removed: exit 130 after SIGINT, 143 after SIGTERM (128 + the signal's number, as shells report it).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
 
 from srgan import api
 from srgan.api import SrganError
@@ -221,7 +227,10 @@ def _run_export(args: argparse.Namespace) -> int:
 def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="PSNR/SSIM (and NIQE) on benchmark folders",
                        description="Score models on folders of HR images under the published protocol: "
-                                   "LR = MATLAB bicubic of the mod-cropped HR, PSNR/SSIM on Y, crop = scale.")
+                                   "LR = MATLAB bicubic of the mod-cropped HR, PSNR/SSIM on Y, crop = scale. "
+                                   "Exit codes: 0 every image scored, 1 some images were skipped (each is named "
+                                   "with the reason; the others are scored), 2 nothing could be done, 130 "
+                                   "interrupted.")
     p.add_argument("--model", action="append", required=True, metavar="PRESET|WEIGHTS|bicubic|lanczos",
                    help="model to score (repeat for several)")
     p.add_argument("--data", action="append", required=True, metavar="DIR", help="folder of HR images (repeatable)")
@@ -244,31 +253,35 @@ def _run_eval(args: argparse.Namespace) -> int:
                            report_dir=args.out, device=args.device, precision=args.precision, tile=args.tile)
     for ds in results.datasets:
         print(api.format_table(results, ds) + "\n")
-    if results.skipped:
-        print(f"skipped {len(results.skipped)} file(s) that are not readable images", file=sys.stderr)
     if args.out:
         paths = api.write_report(results, args.out)
         print(f"wrote {paths['csv']}, {paths['json']}, {paths['html']}")
-    return 0
+    for path, reason in results.skipped:
+        print(f"  skipped {path}: {reason}", file=sys.stderr)
+    return 1 if results.skipped else 0
 
 
 # ---------------------------------------------------------------- train
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a generator (and discriminator) from a YAML config",
                        description="Train from a YAML config (see configs/). Any key can be overridden as "
-                                   "section.key=value, e.g. train.iterations=1000 data.batch_size=8. "
-                                   "Distributed: torchrun --nproc_per_node=N -m srgan train -c CONFIG.")
+                                   "section.key=value, e.g. train.iterations=1000 data.batch_size=8 (before, "
+                                   "between or after the options). A run folder that holds a run is refused "
+                                   "unless --resume or --overwrite says what to do with it. Distributed: torchrun --nproc_per_node=N -m srgan train -c CONFIG.")
     p.add_argument("-c", "--config", required=True, help="YAML config file")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.add_argument("--resume", metavar="auto|PATH",
                    help="continue from the newest checkpoint of the run folder (auto), a checkpoint file, or a compact "
                         "resume state (.safetensors: weights, EMA and iteration; see training/resume_state.py)")
     p.add_argument("--out", metavar="DIR", help="run folder (default: train.out_dir or runs/<config name>)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a new run in a run folder that holds one: its checkpoints and exported "
+                        "generator are deleted (without it such a folder is refused; --resume continues it)")
     p.set_defaults(func=_run_train)
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    path = api.train(args.config, args.overrides, run_dir=args.out, resume=args.resume)
+    path = api.train(args.config, args.overrides, run_dir=args.out, resume=args.resume, overwrite=args.overwrite)
     if path is not None:
         print(path)
     return 0
@@ -318,17 +331,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The arguments; `key=value` overrides may also follow options (`train -c X --resume auto a.b=1`),
+    where argparse alone stops collecting positionals."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be, so it unwinds the same way."""
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Turn SIGTERM into `Terminated` while the command runs (main thread only: signals go there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s: %(message)s", stream=sys.stderr)
     try:
-        return int(args.func(args) or 0)
+        with _sigterm_interrupts():
+            return int(args.func(args) or 0)
     except SrganError as exc:
         if args.verbose:
             traceback.print_exception(exc)
         print(f"srgan: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("srgan: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("srgan: interrupted", file=sys.stderr)
         return 130

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, Union
 
-from srgan.errors import SrganError
+from srgan.errors import SrganError, SrganTypeError
 
 REQUIRED = inspect.Parameter.empty
 
@@ -47,7 +48,7 @@ def check_options(target: Callable[..., Any], values: Any, *, prefix: str = "", 
     "unknown {what} '{prefix}{key}'{owner} (known: ...)". `partial`: overrides, none is required."""
     known = parameters(target)
     if not isinstance(values, Mapping):
-        raise SrganError(f"{prefix.rstrip('.') or what}: expected a mapping, got {values!r}")
+        raise SrganTypeError(f"{prefix.rstrip('.') or what}: expected a mapping, got {_short(values)}")
     for key in values:
         if key not in known:
             raise SrganError(f"unknown {what} {prefix + str(key)!r}{owner} (known: {', '.join(known) or 'none'})")
@@ -92,21 +93,21 @@ def convert(tp: Any, value: Any, where: str) -> Any:
     if origin is Literal:
         allowed = typing.get_args(tp)
         if value not in allowed:
-            raise SrganError(f"{where}: expected one of {', '.join(map(str, allowed))}, got {value!r}")
+            raise SrganError(f"{where}: expected one of {', '.join(map(str, allowed))}, got {_short(value)}")
         return value
     if origin is list:
         (item,) = typing.get_args(tp)
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             value = [value]  # a single folder or milestone
         if not isinstance(value, (list, tuple)):
-            raise SrganError(f"{where}: expected a list, got {value!r}")
+            raise SrganTypeError(f"{where}: expected a list, got {_short(value)}")
         return [convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         _, value_tp = typing.get_args(tp)
         if value is None:
             return {}
         if not isinstance(value, Mapping):
-            raise SrganError(f"{where}: expected a mapping, got {value!r}")
+            raise SrganTypeError(f"{where}: expected a mapping, got {_short(value)}")
         return {str(k): convert(value_tp, v, f"{where}.{k}") for k, v in value.items()}
     if tp is Any:
         return value
@@ -119,13 +120,23 @@ def convert(tp: Any, value: Any, where: str) -> Any:
         if isinstance(value, float) and value.is_integer():
             return int(value)  # 1e5 in YAML
     elif tp is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # PyYAML reads "1e-4" (no dot) as a string
+            number = float(value)
+        elif isinstance(value, str):  # PyYAML reads "1e-4" (no dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
+        if number is not None and math.isfinite(number):
+            return number
+        if number is not None:
+            raise SrganError(f"{where}: expected a finite number, got {value!r}")
     elif tp is str and isinstance(value, str):
         return value
-    raise SrganError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    raise SrganTypeError(f"{where}: expected {_type_name(tp)}, got {_short(value)}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:76] + " ..."

@@ -1,6 +1,7 @@
 """Evaluation outputs: results.csv (one row per image and model, then the means), results.json
 (protocol, per-dataset means and per-image rows) and report.html with side-by-side zoomed crops
-saved as PNG files next to it. Every file is written atomically."""
+saved as PNG files next to it. Every file is written atomically; a report written again into the
+same folder replaces the files of the earlier one."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import torch
 from PIL import Image
 
 from srgan.evaluation.runner import CropPanel, EvalResults
-from srgan.files import atomic_write
+from srgan.files import atomic_write, make_folder
 
 ZOOM_WIDTH = 256  # on-screen size of every tile: small windows enlarged with nearest neighbour
 
@@ -26,7 +27,7 @@ def _num(x: float | None) -> float | None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), overwrite=True)
 
 
 def write_csv(results: EvalResults, path: Path) -> None:
@@ -45,7 +46,7 @@ def write_csv(results: EvalResults, path: Path) -> None:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             csv.writer(f).writerows(rows)
 
-    atomic_write(path, write)
+    atomic_write(path, write, overwrite=True)
 
 
 def to_dict(results: EvalResults) -> dict:
@@ -59,7 +60,7 @@ def to_dict(results: EvalResults) -> dict:
         "images": [{"dataset": r.dataset, "model": r.model, "image": r.image, "psnr_y": _num(r.psnr),
                     "ssim_y": _num(r.ssim), "niqe": _num(r.niqe), "seconds": _num(r.seconds)}
                    for r in results.images],
-        "skipped": results.skipped,
+        "skipped": [{"image": image, "reason": reason} for image, reason in results.skipped],
     }
 
 
@@ -76,7 +77,7 @@ def _save_tile(tile: torch.Tensor, path: Path) -> None:
     im = Image.fromarray(np.ascontiguousarray(arr[..., 0] if arr.shape[-1] == 1 else arr))
     factor = max(1, ZOOM_WIDTH // im.width)
     im = im.resize((im.width * factor, im.height * factor), Image.Resampling.NEAREST)
-    atomic_write(path, lambda tmp: im.save(tmp, format="PNG"))
+    atomic_write(path, lambda tmp: im.save(tmp, format="PNG"), overwrite=True)
 
 
 def _panel_html(panel: CropPanel, out_dir: Path, results: EvalResults) -> str:
@@ -123,9 +124,9 @@ def write_html(results: EvalResults, path: Path) -> None:
 
 
 def write_report(results: EvalResults, out_dir: str | Path) -> dict[str, Path]:
-    """Write results.csv, results.json, report.html (+ crop PNGs) into out_dir; returns their paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write results.csv, results.json, report.html (+ crop PNGs) into out_dir, replacing those of an
+    earlier report there; returns their paths."""
+    out = make_folder(out_dir)
     paths = {"csv": out / "results.csv", "json": out / "results.json", "html": out / "report.html"}
     write_csv(results, paths["csv"])
     write_json(results, paths["json"])

@@ -120,7 +120,7 @@ class EvalResults:
     datasets: list[str]
     images: list[ImageResult] = field(default_factory=list)
     crops: list[CropPanel] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (image, why it was not scored)
 
     @property
     def protocol(self) -> str:
@@ -137,7 +137,7 @@ class EvalResults:
 # ---------------------------------------------------------------- evaluation
 def _dataset_files(folder: Path) -> tuple[list[Path], list[str]]:
     """The images of a dataset folder (not its subfolders) sorted by name, and its other files
-    (named in a warning and skipped)."""
+    (named in a warning and ignored, as `srgan upscale` ignores them in a folder)."""
     images = list_images(folder, recursive=False)
     others = sorted(str(p) for p in folder.iterdir()
                     if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in IMAGE_SUFFIXES)
@@ -202,8 +202,7 @@ def evaluate(models: Sequence[str], datasets: Sequence[str | Path], scale: int, 
 
     for folder, paths, others in listed:
         for other in others:
-            log.warning("%s: not an image, skipped", other)
-        results.skipped.extend(others)
+            log.warning("%s: not an image, ignored", other)
         crop_at = _pick_crop_indices(len(paths), crops)
         scored = 0
         bar = tqdm(paths, desc=f"{folder.name} x{scale}", unit="img", disable=None if progress is None else not progress)
@@ -211,12 +210,15 @@ def evaluate(models: Sequence[str], datasets: Sequence[str | Path], scale: int, 
             try:
                 hr = benchmark_hr(path, scale)
             except SrganError as exc:
-                log.warning("cannot be read as an image, skipped: %s", exc)
-                results.skipped.append(str(path))
+                reason = str(exc).removeprefix(f"{path}: ")
+                log.warning("skipped %s: %s", path, reason)
+                results.skipped.append((str(path), reason))
                 continue
             if min(hr.shape[-2:]) < 2 * scale + 11:
-                log.warning("%s: too small for x%d evaluation, skipped", path, scale)
-                results.skipped.append(str(path))
+                reason = (f"{hr.shape[-1]}x{hr.shape[-2]} is too small for x{scale} evaluation (needs "
+                          f"{2 * scale + 11} pixels a side after the {scale}-pixel border crop and the 11x11 SSIM window)")
+                log.warning("skipped %s: %s", path, reason)
+                results.skipped.append((str(path), reason))
                 continue
             lr = degrade(hr, scale)
             hr_y = y_channel(hr)
@@ -246,11 +248,13 @@ def evaluate(models: Sequence[str], datasets: Sequence[str | Path], scale: int, 
                 panel.tiles["HR"] = hr[:, t:t + h, l_:l_ + w]
                 results.crops.append(panel)
             scored += 1
-        skipped_here = len(paths) - scored + len(others)
-        if skipped_here:
-            log.warning("%s: skipped %d of %d file(s)", folder, skipped_here, len(paths) + len(others))
-        if scored == 0:
+        if scored < len(paths):
+            log.warning("%s: skipped %d of %d image(s)", folder, len(paths) - scored, len(paths))
+        if not paths:
             raise SrganError(f"no readable images in {folder}")
+        if scored == 0:
+            reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in results.skipped[-3:])
+            raise SrganError(f"no image in {folder} could be scored ({reasons})")
     return results
 
 

@@ -39,7 +39,7 @@ import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from srgan.errors import SrganError, one_line
-from srgan.files import atomic_write
+from srgan.files import atomic_write, existing_file
 from srgan.imaging.formats import output_format
 from srgan.imaging.quantize import to_uint8, to_uint16
 
@@ -83,16 +83,14 @@ def max_pixels() -> int | None:
     if env:
         try:
             return int(env)
-        except ValueError:
-            raise SrganError(f"SRGAN_MAX_PIXELS must be an integer, got {env!r}") from None
+        except ValueError as exc:
+            raise SrganError(f"SRGAN_MAX_PIXELS must be an integer, got {env!r}") from exc
     return Image.MAX_IMAGE_PIXELS
 
 
 def read_image(path: str | os.PathLike) -> LoadedImage:
     """Read any still image Pillow can open; every failure is a one-line `SrganError` naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise SrganError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    path = existing_file(path, "image file")
     if path.stat().st_size == 0:
         raise SrganError(f"{path}: empty file (0 bytes)")
     return _decode(path, str(path)).replace(path=path)
@@ -110,6 +108,7 @@ def _decode(source: Path | bytes, path: str) -> LoadedImage:
         log.debug("ImageFile.LOAD_TRUNCATED_IMAGES is set; truncated files may be read partially")
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # decoders' notes on damaged metadata: the file reads, or is refused
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with _reader(source) as file, Image.open(file) as im:
                 _check_still_and_size(im, path)
@@ -120,14 +119,18 @@ def _decode(source: Path | bytes, path: str) -> LoadedImage:
                                 "use a 16-bit PNG or TIFF to keep the depth)", path, im.format)
                 im.load()
                 return from_pil(im).replace(format=im.format)
-    except SrganError:
-        raise
+    except SrganError as exc:
+        if str(exc).startswith(f"{path}: "):
+            raise
+        raise SrganError(f"{path}: {exc}") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise SrganError(f"{path}: refused as a possible decompression bomb ({exc})".replace("\n", " ")) from None
-    except UnidentifiedImageError:
-        raise SrganError(f"{path}: not an image file that can be read") from None
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
-        raise SrganError(f"{path}: corrupt or truncated image ({one_line(exc)})") from None
+        raise SrganError(f"{path}: refused as a possible decompression bomb ({one_line(exc)})") from exc
+    except UnidentifiedImageError as exc:
+        raise SrganError(f"{path}: not an image file that can be read") from exc
+    except MemoryError as exc:
+        raise SrganError(f"{path}: not enough memory to decode this image") from exc
+    except Exception as exc:  # decoders of hostile files raise anything (zlib.error, struct.error, ...)
+        raise SrganError(f"{path}: corrupt or truncated image ({type(exc).__name__}: {one_line(exc)})") from exc
 
 
 def read_8bit(path: str | os.PathLike) -> torch.Tensor:
@@ -190,13 +193,13 @@ def _integer_array(pixels: torch.Tensor, bit_depth: int, alpha: torch.Tensor | N
 
 
 def write_image(path: str | os.PathLike, image: LoadedImage, *, format: str | None = None,
-                quality: int | None = None, strip_metadata: bool = False) -> Path:
+                quality: int | None = None, strip_metadata: bool = False, overwrite: bool = False) -> Path:
     """Write `image` atomically (a crash leaves no partial file), keeping alpha, bit depth (where the
     format has it), ICC profile and EXIF unless `strip_metadata`. `quality` (1-100) is for JPEG/WebP;
-    WebP at 100 is lossless."""
+    WebP at 100 is lossless. An existing file is replaced only with `overwrite` (`srgan.files`)."""
     fmt = output_format(path, format)
     _check_writable(path, image, fmt, quality)
-    return atomic_write(path, lambda tmp: _save(tmp, image, fmt, quality, strip_metadata, path))
+    return atomic_write(path, lambda tmp: _save(tmp, image, fmt, quality, strip_metadata, path), overwrite=overwrite)
 
 
 def encode_image(image: LoadedImage, format: str, *, quality: int | None = None,
@@ -341,7 +344,7 @@ def _read_png16(source: Path | bytes, path: str) -> np.ndarray:
             for done, row in enumerate(rows, 1):
                 array[done - 1] = row
     except (png.Error, zlib.error) as exc:
-        raise SrganError(f"{path}: corrupt or truncated image ({one_line(exc)})") from None
+        raise SrganError(f"{path}: corrupt or truncated image ({one_line(exc)})") from exc
     if done != height:
         raise SrganError(f"{path}: corrupt or truncated image ({done} of {height} rows)")
     array = array.reshape(height, width, info["planes"])

@@ -4,10 +4,11 @@ read / upscale / write loop and the summary of `srgan upscale`.
 Safety rules: every output path is planned before any work starts, and the run is refused if an
 output is one of the inputs or two inputs would write the same output. An existing output is
 refused, replaced (`overwrite`) or kept as done (`skip_existing`, the default for a folder given
-with -o): outputs are written atomically (to a temporary name, then renamed), so an output that
-exists is complete, and a run killed even with SIGKILL does only what is left when started again.
-A bad file among many is skipped with a warning and reported; the caller turns skipped files into a
-non-zero exit code.
+with -o): outputs are written atomically (`srgan.files.atomic_write`: to a temporary name, then
+linked into place, so one that another program made meanwhile is kept), so an output that exists
+is complete, and a run killed even with SIGKILL does only what is left when started again. A bad
+file among many, or an output that cannot be written (full disk, no permission), is skipped with a
+warning and reported; the caller turns skipped files into a non-zero exit code.
 
 Big jobs: `Shard` gives this process its part of the sorted inputs (torchrun ranks, `--shard I/N`);
 names, collisions and refusals are planned over the whole job, existing outputs over this part only
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import glob
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -30,6 +30,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from srgan.errors import SrganError
+from srgan.files import kind_of, remove_stale_temps, writable_folder
 from srgan.imaging.folders import list_images
 from srgan.imaging.formats import FORMATS, format_suffix
 from srgan.imaging.io import LoadedImage, read_image, write_image
@@ -107,7 +108,7 @@ def plan(inputs: Iterable[str], *, output: str | None, suffix: str, fmt: str | N
         skip_existing = output is not None and not (len(jobs) == 1 and jobs[0].target == Path(output))
     shard = shard or Shard()
     mine = [jobs[i] for i in shard.select([job.source for job in jobs])]
-    remove_stale_temps(mine)
+    prepare_folders(mine)
     todo, existing = split_existing(mine, "overwrite" if overwrite else "skip" if skip_existing else "refuse")
     return Plan(todo, existing, missing, len(jobs))
 
@@ -136,6 +137,8 @@ def collect_inputs(inputs: Iterable[str], *, recursive: bool = False
                 add(image, path)
         elif path.is_file():
             add(path, None)
+        elif path.exists():  # a FIFO, socket or device: never opened (reading a FIFO blocks)
+            missing.append((text, f"is {kind_of(path.stat().st_mode)}, not an image file"))
         elif _GLOB_CHARS & set(text):
             matches = sorted(Path(m) for m in glob.glob(text, recursive=recursive))
             files = [m for m in matches if m.is_file()]
@@ -193,9 +196,10 @@ def plan_jobs(files: list[tuple[Path, Path | None]], *, output: str | None, suff
 
 
 def check_targets(jobs: list[Job], *, overwrite: bool) -> None:
-    """`check_paths`, then existing outputs refused unless `overwrite`."""
+    """`check_paths`, existing outputs refused unless `overwrite`, and `prepare_folders`."""
     check_paths(jobs)
     split_existing(jobs, "overwrite" if overwrite else "refuse")
+    prepare_folders(jobs)
 
 
 def check_paths(jobs: list[Job]) -> None:
@@ -228,34 +232,30 @@ def split_existing(jobs: list[Job], policy: str) -> tuple[list[Job], list[Job]]:
     return [job for job in jobs if id(job) not in present], [job for job in jobs if id(job) in present]
 
 
-def remove_stale_temps(jobs: list[Job]) -> None:
-    """Delete the temporary files that a killed run left beside these jobs' outputs (`atomic_write`
-    names them `.NAME.RANDOM.tmp`); a run killed by SIGKILL cannot clean up after itself."""
+def prepare_folders(jobs: list[Job]) -> None:
+    """Refuse, before any work, output folders that cannot be written, and delete the temporary
+    files that a killed run left there for these outputs (`srgan.files.remove_stale_temps`)."""
     names: dict[Path, set[str]] = {}
     for job in jobs:
         names.setdefault(job.target.parent, set()).add(job.target.name)
     for folder, wanted in names.items():
-        if not folder.is_dir():
-            continue
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                name = entry.name
-                if name.startswith(".") and name.endswith(".tmp") and name[1:-4].rpartition(".")[0] in wanted:
-                    log.info("removing %s, left by an interrupted run", entry.path)
-                    Path(entry.path).unlink(missing_ok=True)
+        writable_folder(folder)
+        remove_stale_temps(folder, wanted.__contains__)
 
 
 def run_jobs(jobs: list[Job], runner: Runner, options: UpscaleOptions, *, strict: bool = False,
              progress: bool = False, on_file: Callable[[Job, str | None], None] | None = None, io_threads: int = 2,
-             record: Callable[[FileRecord], None] | None = None, label: str = "", position: int = 0) -> Summary:
+             record: Callable[[FileRecord], None] | None = None, label: str = "", position: int = 0,
+             overwrite: bool = False) -> Summary:
     """Upscale and write every job. `io_threads` threads read the next images and as many write the
     finished ones while the model runs (0: everything in this thread, one after the other); at most
     `io_threads + 1` images wait on each side, so memory stays flat. A failing job is skipped with a
     warning; with `strict` (a single input) its error is raised instead. In job order, each file is
     passed to `on_file(job, error or None)` and its `FileRecord` to `record` (the manifest).
     `progress` shows a bar over the files with MP/s (or over the tiles of a single file), at line
-    `position` and named `label`. KeyboardInterrupt stops the run: writes under way finish, queued
-    ones are dropped."""
+    `position` and named `label`. An output that exists when it is written (made by another program
+    since `plan` checked) is kept and its job skipped, unless `overwrite`. KeyboardInterrupt stops
+    the run: writes under way finish, queued ones are dropped."""
     if isinstance(io_threads, bool) or not isinstance(io_threads, int) or io_threads < 0:
         raise SrganError(f"io_threads must be a whole number >= 0, got {io_threads!r}")
     summary = Summary(label=label)
@@ -282,8 +282,10 @@ def run_jobs(jobs: list[Job], runner: Runner, options: UpscaleOptions, *, strict
             summary.done.append(job.target)
             summary.megapixels += rec.out_size[0] * rec.out_size[1] / 1e6
         except SrganError as exc:
-            if strict:
+            if strict and (job.name in str(exc) or str(job.target) in str(exc)):
                 raise
+            if strict:  # the message of a single input names it, as the summary line of a batch does
+                raise SrganError(f"{job.name}: {exc}") from exc
             rec.end, rec.error = time.time(), str(exc).removeprefix(f"{job.source}: ") if job.source else str(exc)
             log.warning("skipped %s: %s", job.name, rec.error)
             summary.skipped.append((job.name, rec.error))
@@ -308,7 +310,7 @@ def run_jobs(jobs: list[Job], runner: Runner, options: UpscaleOptions, *, strict
                 rec.in_size = [image.width, image.height]
                 result = upscale_loaded(image, runner, options, progress=progress and not many)
                 rec.out_size = [result.width, result.height]
-                outcome = writers.submit(_write, job, result, options)
+                outcome = writers.submit(_write, job, result, options, overwrite)
             except SrganError as exc:
                 outcome = Future()
                 outcome.set_exception(exc)
@@ -331,9 +333,9 @@ def _read(job: Job) -> tuple[float, LoadedImage, int | None]:
     return started, image, job.source.stat().st_size if job.source is not None else None
 
 
-def _write(job: Job, result: LoadedImage, options: UpscaleOptions) -> tuple[float, int]:
+def _write(job: Job, result: LoadedImage, options: UpscaleOptions, overwrite: bool) -> tuple[float, int]:
     path = write_image(job.target, result, format=options.format, quality=options.quality,
-                       strip_metadata=options.strip_metadata)
+                       strip_metadata=options.strip_metadata, overwrite=overwrite)
     return time.time(), path.stat().st_size
 
 

@@ -56,8 +56,8 @@ def parse_lowpass(spec: str | LowPass | None) -> LowPass | None:
         raise SrganError(f"unknown low-pass filter {spec!r}: {usage}")
     try:
         params = tuple(float(p) for p in rest.split(",")) if rest else ()
-    except ValueError:
-        raise SrganError(f"low-pass {spec!r}: parameters must be numbers; {usage}") from None
+    except ValueError as exc:
+        raise SrganError(f"low-pass {spec!r}: parameters must be numbers; {usage}") from exc
     expected = {"ideal": 1, "gaussian": 1, "butterworth": 2, "gradient": 2}[kind]
     if len(params) != expected:
         raise SrganError(f"low-pass {kind} takes {expected} parameter(s), got {len(params)} in {spec!r}; {usage}")

@@ -62,7 +62,7 @@ class Manifest:
         try:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         except OSError as exc:
-            raise SrganError(f"cannot open manifest {self.path}: {one_line(exc)}") from None
+            raise SrganError(f"cannot open manifest {self.path}: {one_line(exc)}") from exc
 
     def write(self, record: FileRecord) -> None:
         record.rank, record.host, record.run = self.rank, record.host or self.host, record.run or self.run

@@ -39,9 +39,10 @@ PRECISION_KEY = "srgan_precision"  # "int8" for a quantised model (`srgan.infere
 
 
 def export_onnx(model: Generator, path: str | os.PathLike, *, dynamic: bool = True,
-                opset: int = DEFAULT_OPSET, sample_size: tuple[int, int] = (64, 64)) -> Path:
+                opset: int = DEFAULT_OPSET, sample_size: tuple[int, int] = (64, 64), overwrite: bool = False) -> Path:
     """Write `model` (a registered `Generator`) as ONNX with input `lr` and output `sr`, both (N, C, H, W);
-    with `dynamic` the batch, height and width are free. Written atomically.
+    with `dynamic` the batch, height and width are free. Written atomically; an existing file is
+    replaced only with `overwrite`.
 
     The dynamo exporter (`torch.export`), as the TorchScript one is deprecated: measured on the
     2-core CPU for srresnet_x4 it keeps dynamic height and width (the output is declared `4*height`)
@@ -77,7 +78,7 @@ def export_onnx(model: Generator, path: str | os.PathLike, *, dynamic: bool = Tr
             graph.metadata_props.add(key=key, value=value)
         onnx.save(graph, tmp)
 
-    return atomic_write(path, write)
+    return atomic_write(path, write, overwrite=overwrite)
 
 
 class ExportedModel:
@@ -131,8 +132,8 @@ class OnnxRunner(ExportedModel):
     def __init__(self, path_or_session: str | os.PathLike | Any, *, threads: int | None = None) -> None:
         try:
             import onnxruntime as ort
-        except ImportError:
-            raise SrganError("the onnxruntime backend needs `pip install srgan[onnx]`") from None
+        except ImportError as exc:
+            raise SrganError("the onnxruntime backend needs `pip install srgan[onnx]`") from exc
         if isinstance(path_or_session, (str, os.PathLike)):
             path = check_onnx_file(path_or_session)
             options = ort.SessionOptions()
@@ -140,8 +141,8 @@ class OnnxRunner(ExportedModel):
             options.intra_op_num_threads = threads or torch.get_num_threads()
             try:
                 session = ort.InferenceSession(str(path), options, providers=_providers(ort))
-            except Exception as exc:  # noqa: BLE001  (onnxruntime raises its own Fail/InvalidGraph types)
-                raise SrganError(f"{path}: not a usable ONNX model ({one_line(exc)})") from None
+            except Exception as exc:
+                raise SrganError(f"{path}: not a usable ONNX model ({one_line(exc)})") from exc
         else:
             session = path_or_session
         self.session = session

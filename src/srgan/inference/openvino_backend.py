@@ -34,8 +34,8 @@ class OpenVinoRunner(ExportedModel):
                  threads: int | None = None) -> None:
         try:
             import openvino as ov
-        except ImportError:
-            raise SrganError("the openvino backend needs `pip install srgan[openvino]`") from None
+        except ImportError as exc:
+            raise SrganError("the openvino backend needs `pip install srgan[openvino]`") from exc
         if dtype not in _HINTS:
             raise SrganError(f"the openvino backend runs on the CPU in fp32 or bf16, not {NAMES.get(dtype, dtype)}")
         path = check_onnx_file(path)
@@ -45,8 +45,8 @@ class OpenVinoRunner(ExportedModel):
             config = {"INFERENCE_PRECISION_HINT": _HINTS[dtype], "PERFORMANCE_HINT": "LATENCY",
                       "INFERENCE_NUM_THREADS": threads or torch.get_num_threads()}
             self.compiled = core.compile_model(model, "CPU", config)
-        except Exception as exc:  # noqa: BLE001  (OpenVINO raises RuntimeError subclasses of its own)
-            raise SrganError(f"{path}: not a usable model for OpenVINO ({one_line(exc)})") from None
+        except Exception as exc:
+            raise SrganError(f"{path}: not a usable model for OpenVINO ({one_line(exc)})") from exc
         self.dtype = dtype
         info = model.get_rt_info()
         framework = info["framework"] if "framework" in info else {}  # noqa: SIM401 (RTMap has no get)

@@ -120,8 +120,8 @@ def _number(name: str, value: Any) -> float:
         raise SrganError(f"{name} must be a number, got {value!r}")
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise SrganError(f"{name} must be a number, got {value!r}") from None
+    except (TypeError, ValueError) as exc:
+        raise SrganError(f"{name} must be a number, got {value!r}") from exc
     if not math.isfinite(number):
         raise SrganError(f"{name} must be a finite number, got {value!r}")
     return number

@@ -73,15 +73,16 @@ class QuantizationReport:
 
 def quantize_generator(model: Generator, path: str | os.PathLike, calibrate: str | os.PathLike, *,
                        check: str | os.PathLike | None = None, max_loss: float = DEFAULT_MAX_LOSS,
-                       crops: int = DEFAULT_CROPS, seed: int = 0, backend: str = "auto") -> QuantizationReport:
+                       crops: int = DEFAULT_CROPS, seed: int = 0, backend: str = "auto",
+                       overwrite: bool = False) -> QuantizationReport:
     """Export `model` to ONNX, quantise it to int8 calibrated on `crops` crops of the images in
     `calibrate`, score both on the `check` images, and write the int8 model to `path` (atomically)
-    only if it loses at most `max_loss` dB PSNR-Y."""
+    only if it loses at most `max_loss` dB PSNR-Y (an existing file is replaced only with `overwrite`)."""
     try:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
         from onnxruntime.quantization.shape_inference import quant_pre_process
-    except ImportError:
-        raise SrganError("int8 export needs ONNX Runtime: `pip install srgan[onnx]`") from None
+    except ImportError as exc:
+        raise SrganError("int8 export needs ONNX Runtime: `pip install srgan[onnx]`") from exc
     import onnx
 
     if max_loss < 0:
@@ -103,8 +104,8 @@ def quantize_generator(model: Generator, path: str | os.PathLike, calibrate: str
                             op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.MinMax,
                             extra_options={"OpTypesToExcludeOutputQuantization": ["Conv"],
                                            "CalibMaxIntermediateOutputs": flush})
-        except Exception as exc:  # noqa: BLE001  (ORT raises plain ValueError/RuntimeError here)
-            raise SrganError(f"ONNX Runtime could not quantise the model: {one_line(exc)}") from None
+        except Exception as exc:
+            raise SrganError(f"ONNX Runtime could not quantise the model: {one_line(exc)}") from exc
         graph = onnx.load(str(int8))
         metadata = {p.key: p.value for p in onnx.load(str(fp32), load_external_data=False).metadata_props}
         del graph.metadata_props[:]
@@ -118,7 +119,7 @@ def quantize_generator(model: Generator, path: str | os.PathLike, calibrate: str
             raise SrganError(f"the int8 model loses {loss:.3f} dB PSNR-Y on {len(check_files)} {check_source} "
                              f"({psnr_fp32:.2f} -> {psnr_int8:.2f} dB), more than the allowed {max_loss:g} dB "
                              "(--max-loss): nothing written")
-        target = atomic_write(path, lambda out: onnx.save(graph, out))
+        target = atomic_write(path, lambda out: onnx.save(graph, out), overwrite=overwrite)
     return QuantizationReport(target, len(samples), len(check_files), check_source, psnr_fp32, psnr_int8,
                               time.perf_counter() - start)
 
@@ -153,7 +154,7 @@ def calibration_crops(paths: list[Path], count: int, *, seed: int = 0, channels:
             try:
                 images[path] = read_8bit(path).float().div(255).expand(channels, -1, -1)
             except SrganError as exc:
-                raise SrganError(f"calibration image {path}: {exc}") from None
+                raise SrganError(f"calibration image {path}: {exc}") from exc
         image = images[path]
         height, width = image.shape[-2:]
         h, w = min(CROP, height), min(CROP, width)

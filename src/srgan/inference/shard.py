@@ -108,8 +108,8 @@ def torchrun_shard() -> Shard:
         rank = int(os.environ.get("RANK", "0"))
         local = int(os.environ.get("LOCAL_RANK", "0"))
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    except ValueError:
-        raise SrganError("RANK, WORLD_SIZE, LOCAL_RANK and LOCAL_WORLD_SIZE must be whole numbers") from None
+    except ValueError as exc:
+        raise SrganError("RANK, WORLD_SIZE, LOCAL_RANK and LOCAL_WORLD_SIZE must be whole numbers") from exc
     if world <= 1:
         return Shard()
     if not 0 <= rank < world:

@@ -18,6 +18,7 @@ caller's kind.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ from srgan.inference.options import UpscaleOptions
 log = logging.getLogger(__name__)
 
 _EPS = 1.0 / 1024  # alpha below this is "transparent": its colour is undefined, written as 0
+OVERSHOOT = 0.5  # float values this far outside [0, 1] are accepted; beyond, the data is not in [0, 1]
 
 
 def upscale_image(image: Any, runner: Runner, options: UpscaleOptions, *, progress: bool = False) -> Any:
@@ -61,9 +63,19 @@ def upscale_loaded(image: LoadedImage, runner: Runner, options: UpscaleOptions, 
     """The core: a `LoadedImage` in, the super-resolved `LoadedImage` (same metadata) out."""
     if runner.in_channels != 3:
         raise SrganError(f"only RGB models (3 input channels) can upscale images, this one has {runner.in_channels}")
+    check_pixels(image)
     colour = image.pixels.float()
     rgb = colour.expand(3, -1, -1) if image.gray else colour
-    run = lambda x: runner(x.contiguous(), tile=options.tile, tile_pad=options.tile_pad, progress=progress)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        try:
+            return runner(x.contiguous(), tile=options.tile, tile_pad=options.tile_pad, progress=progress)
+        except RuntimeError as exc:
+            if "Padding size should be less than" not in str(exc):
+                raise
+            raise SrganError(f"{image.width}x{image.height} pixels is too small for this model, which mirrors "
+                             "the image at its borders by more than that") from exc
+
     sr_alpha = None
     if image.alpha is None:
         sr = run(rgb)
@@ -85,6 +97,25 @@ def upscale_loaded(image: LoadedImage, runner: Runner, options: UpscaleOptions, 
     if image.gray:
         sr = sr.mean(0, keepdim=True)
     return image.replace(pixels=sr.clamp(0, 1), alpha=None if sr_alpha is None else sr_alpha.clamp(0, 1))
+
+
+def check_pixels(image: LoadedImage) -> None:
+    """Refuse what would come out wrong without a word: an empty image, NaN or infinite values (the
+    output would be NaN), and values far outside [0, 1], such as 0-255 data in a float array (it
+    would be clipped to white). Overshoot within `OVERSHOOT` (the ringing of a resampled image) is
+    run as it is, and the result clipped to [0, 1] as always."""
+    if image.height == 0 or image.width == 0:
+        raise SrganError(f"empty image ({image.width}x{image.height} pixels)")
+    for name, values in (("pixel", image.pixels), ("alpha", image.alpha)):
+        if values is None or not values.is_floating_point():
+            continue
+        low, high = torch.aminmax(values.float())
+        low, high = float(low), float(high)
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise SrganError(f"the image holds NaN or infinite {name} values")
+        if low < -OVERSHOOT or high > 1 + OVERSHOOT:
+            raise SrganError(f"float {name} values must be in [0, 1], found {low:g} to {high:g}: divide 8-bit data "
+                             "by 255 and 16-bit data by 65535 (or pass the uint8 / uint16 array itself)")
 
 
 # ---------------------------------------------------------------- input kinds

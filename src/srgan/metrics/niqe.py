@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,6 +21,7 @@ from scipy.ndimage import correlate1d
 from scipy.special import gamma
 
 from srgan.errors import SrganError
+from srgan.files import existing_file
 from srgan.imaging.color import rgb_to_y
 from srgan.imaging.imresize import imresize
 
@@ -105,14 +105,14 @@ class NiqeModel:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> NiqeModel:
-        path = Path(path)
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise SrganError(f"NIQE model file not found: {path} (niqe_pris_params.npz from the NIQE authors' release)")
+        path = existing_file(path, "NIQE model file")
         try:
             with np.load(path) as data:
                 mu, cov = np.asarray(data["mu_pris_param"], np.float64), np.asarray(data["cov_pris_param"], np.float64)
         except (KeyError, ValueError, OSError) as exc:
-            raise SrganError(f"{path}: not a NIQE model file (needs mu_pris_param and cov_pris_param: {exc})") from None
+            raise SrganError(f"{path}: not a NIQE model file (needs mu_pris_param and cov_pris_param: {exc})") from exc
         if mu.size != 36 or cov.shape != (36, 36):
             raise SrganError(f"{path}: NIQE model must hold 36 features, got {mu.shape} and {cov.shape}")
         return cls(mu.reshape(36), cov)

@@ -16,6 +16,11 @@ from torch import nn
 from srgan.errors import SrganError
 from srgan.options import from_dict
 
+MAX_SCALE = 8  # upscaling factor
+MAX_CHANNELS = 64  # image channels in and out
+MAX_WIDTH = 1024  # feature channels (published generators use 32 to 256)
+MAX_DEPTH = 256  # blocks or layers (published generators use 16 to 32; building 256 on the meta device takes 0.5 s)
+
 
 class GeneratorConfig:
     """Base of an architecture's frozen config dataclass, which must have the fields `scale`,
@@ -37,11 +42,15 @@ class GeneratorConfig:
         """A copy with `overrides` applied, checked like `from_dict`."""
         return self.from_dict({**self.to_dict(), **overrides}) if overrides else self
 
-    def check_positive(self, *fields: str) -> None:
-        """For `__post_init__`: one line naming the first of `fields` that is not a positive integer."""
+    def check_positive(self, *fields: str, most: int | None = None) -> None:
+        """For `__post_init__`: one line naming the first of `fields` that is not a positive integer,
+        or is above `most`. Every size deserves a bound (`MAX_*`): a weights file's header names the
+        network to build, and one asking for ten million blocks must be refused, not built."""
         for name in fields:
-            if int(getattr(self, name)) < 1:
-                raise SrganError(f"{name} must be a positive integer, got {getattr(self, name)}")
+            value = int(getattr(self, name))
+            if value < 1 or (most is not None and value > most):
+                bound = f" up to {most}" if most is not None else ""
+                raise SrganError(f"{name} must be a positive integer{bound}, got {getattr(self, name)}")
 
     def folds_into(self, other: GeneratorConfig) -> bool:
         """Whether this network, once its batch norms are folded into its convolutions

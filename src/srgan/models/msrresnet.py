@@ -20,7 +20,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from srgan.errors import SrganError
-from srgan.models.generator import Generator, GeneratorConfig, chain_context, scaled_msra_init
+from srgan.models.generator import (
+    MAX_CHANNELS,
+    MAX_DEPTH,
+    MAX_WIDTH,
+    Generator,
+    GeneratorConfig,
+    chain_context,
+    scaled_msra_init,
+)
 from srgan.models.registry import register, register_architecture
 
 NEGATIVE_SLOPE = 0.1
@@ -39,7 +47,9 @@ class MSRResNetConfig(GeneratorConfig):
     def __post_init__(self) -> None:
         if self.scale not in (2, 3, 4):
             raise SrganError(f"MSRResNet scale must be 2, 3 or 4, got {self.scale}")
-        self.check_positive("in_channels", "out_channels", "width", "blocks")
+        self.check_positive("in_channels", "out_channels", most=MAX_CHANNELS)
+        self.check_positive("width", most=MAX_WIDTH)
+        self.check_positive("blocks", most=MAX_DEPTH)
 
 
 class ResidualBlockNoBN(nn.Module):

@@ -25,7 +25,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from srgan.errors import SrganError
-from srgan.models.generator import Generator, GeneratorConfig, chain_context, scaled_msra_init
+from srgan.models.generator import (
+    MAX_CHANNELS,
+    MAX_DEPTH,
+    MAX_SCALE,
+    MAX_WIDTH,
+    Generator,
+    GeneratorConfig,
+    chain_context,
+    scaled_msra_init,
+)
 from srgan.models.registry import register, register_architecture
 
 RESIDUAL_SCALE = 0.2
@@ -52,7 +61,10 @@ class RRDBNetConfig(GeneratorConfig):
     pixel_unshuffle: int = 1
 
     def __post_init__(self) -> None:
-        self.check_positive("scale", "in_channels", "out_channels", "width", "blocks", "growth")
+        self.check_positive("scale", most=MAX_SCALE)
+        self.check_positive("in_channels", "out_channels", most=MAX_CHANNELS)
+        self.check_positive("width", "growth", most=MAX_WIDTH)
+        self.check_positive("blocks", most=MAX_DEPTH // 2)  # 15 convs a block: the slowest to build
         if self.pixel_unshuffle not in (1, 2, 4):
             raise SrganError(f"pixel_unshuffle must be 1, 2 or 4, got {self.pixel_unshuffle}")
         stages = math.log2(self.scale * self.pixel_unshuffle)

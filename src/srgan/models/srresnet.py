@@ -18,11 +18,19 @@ from torch import nn
 
 from srgan.errors import SrganError
 from srgan.inference.fuse import conv_before_pixel_shuffle
-from srgan.models.generator import Generator, GeneratorConfig, chain_context
+from srgan.models.generator import (
+    MAX_CHANNELS,
+    MAX_DEPTH,
+    MAX_WIDTH,
+    Generator,
+    GeneratorConfig,
+    chain_context,
+)
 from srgan.models.registry import register, register_architecture
 
 Padding = Literal["zeros", "reflect", "replicate"]
 Upsampler = Literal["pixelshuffle", "nearest", "transposed"]
+MAX_KERNEL = 31
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,10 @@ class SRResNetConfig(GeneratorConfig):
             raise SrganError(f"padding must be zeros, reflect or replicate, got {self.padding!r}")
         if self.upsampler not in ("pixelshuffle", "nearest", "transposed"):
             raise SrganError(f"upsampler must be pixelshuffle, nearest or transposed, got {self.upsampler!r}")
-        self.check_positive("blocks", "width", "in_channels", "out_channels")
+        self.check_positive("in_channels", "out_channels", most=MAX_CHANNELS)
+        self.check_positive("width", most=MAX_WIDTH)
+        self.check_positive("blocks", most=MAX_DEPTH)
+        self.check_positive("head_kernel", "tail_kernel", most=MAX_KERNEL)
         for name in ("head_kernel", "tail_kernel"):
             if getattr(self, name) % 2 == 0:
                 raise SrganError(f"{name} must be odd so the output stays aligned, got {getattr(self, name)}")

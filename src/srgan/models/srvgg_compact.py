@@ -20,7 +20,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from srgan.errors import SrganError
-from srgan.models.generator import Generator, GeneratorConfig, chain_context
+from srgan.models.generator import (
+    MAX_CHANNELS,
+    MAX_DEPTH,
+    MAX_SCALE,
+    MAX_WIDTH,
+    Generator,
+    GeneratorConfig,
+    chain_context,
+)
 from srgan.models.registry import register, register_architecture
 
 
@@ -36,9 +44,11 @@ class SRVGGCompactConfig(GeneratorConfig):
     convs: int = 32
 
     def __post_init__(self) -> None:
-        self.check_positive("scale", "in_channels", "out_channels", "width")
-        if self.convs < 0:
-            raise SrganError(f"convs must be 0 or more, got {self.convs}")
+        self.check_positive("scale", most=MAX_SCALE)
+        self.check_positive("in_channels", "out_channels", most=MAX_CHANNELS)
+        self.check_positive("width", most=MAX_WIDTH)
+        if not 0 <= self.convs <= MAX_DEPTH:
+            raise SrganError(f"convs must be between 0 and {MAX_DEPTH}, got {self.convs}")
         if self.in_channels != self.out_channels:
             raise SrganError(f"the nearest-upsampled input is added to the output: in_channels ({self.in_channels}) "
                              f"must equal out_channels ({self.out_channels})")

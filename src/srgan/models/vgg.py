@@ -70,8 +70,8 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             state = load_file(str(path))
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - corrupt or foreign file: say which one
-        raise SrganError(f"cannot read VGG19 weights {path}: {one_line(exc)}") from None
+    except Exception as exc:  # corrupt or foreign file: say which one
+        raise SrganError(f"cannot read VGG19 weights {path}: {one_line(exc)}") from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

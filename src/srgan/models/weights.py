@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from srgan.errors import SrganError, one_line
-from srgan.files import atomic_write
+from srgan.files import atomic_write, existing_file
 from srgan.models.foreign import detect
 from srgan.models.generator import Generator, GeneratorConfig
 from srgan.models.registry import build, config_from_dict, names, preset_config
@@ -36,9 +36,9 @@ def shipped_weights() -> list[str]:
     return sorted(p.stem for p in SHIPPED_DIR.glob("*.safetensors"))
 
 
-def save_model(model: Generator, path: str | os.PathLike, **metadata: Any) -> Path:
+def save_model(model: Generator, path: str | os.PathLike, *, overwrite: bool = False, **metadata: Any) -> Path:
     """Write `model` as `.safetensors` with its architecture, config and any JSON-able metadata
-    (preset, scale, training summary, ...)."""
+    (preset, scale, training summary, ...); an existing file is replaced only with `overwrite`."""
     from safetensors.torch import save_file
 
     model = getattr(model, "module", model)  # unwrap DistributedDataParallel
@@ -48,10 +48,10 @@ def save_model(model: Generator, path: str | os.PathLike, **metadata: Any) -> Pa
             "scale": model.scale, **metadata}
     header = {key: json.dumps(value) for key, value in info.items()}
     tensors = _cpu_tensors(model)
-    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header))
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header), overwrite=overwrite)
 
 
-def save_basicsr(model: Generator, path: str | os.PathLike) -> Path:
+def save_basicsr(model: Generator, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write `model` in the layout of its BasicSR / Real-ESRGAN equivalent (`Generator.basicsr_class`),
     which Real-ESRGAN's scripts and spandrel-based tools (chaiNNer, ComfyUI, A1111) read: `.pth` as
     {"params_ema": state dict} (the key Real-ESRGAN's inference script loads first), `.safetensors`
@@ -67,9 +67,9 @@ def save_basicsr(model: Generator, path: str | os.PathLike) -> Path:
     tensors = _cpu_tensors(model)
     suffix = Path(path).suffix.lower()
     if suffix == ".safetensors":
-        return atomic_write(path, lambda tmp: save_file(tensors, tmp))
+        return atomic_write(path, lambda tmp: save_file(tensors, tmp), overwrite=overwrite)
     if suffix in (".pth", ".pt"):
-        return atomic_write(path, lambda tmp: torch.save({"params_ema": tensors}, tmp))
+        return atomic_write(path, lambda tmp: torch.save({"params_ema": tensors}, tmp), overwrite=overwrite)
     raise SrganError(f"BasicSR-layout weights are written as .pth or .safetensors, got {path}")
 
 
@@ -85,15 +85,15 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     try:
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
-    except Exception as exc:  # noqa: BLE001 - safetensors raises several types for a damaged header
-        raise SrganError(f"{path}: not a readable .safetensors file ({exc})") from None
+    except Exception as exc:  # safetensors raises several types for a damaged header
+        raise SrganError(f"{path}: not a readable .safetensors file ({one_line(exc)})") from exc
     return {key: _json_or_text(value) for key, value in header.items()}
 
 
 def _json_or_text(value: str) -> Any:
     try:
         return json.loads(value)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to be srgan's
         return value
 
 
@@ -118,6 +118,8 @@ def read_weights(path_or_name: str | os.PathLike, *, preset: str | None = None) 
     path = _resolve(path_or_name)
     state, meta = _read_tensors(path)
     layout = "srgan"
+    if meta.get("format") == FORMAT and not isinstance(meta.get("config"), dict):
+        raise SrganError(f"{path}: damaged srgan metadata: 'config' is not a JSON mapping of the network's settings")
     if isinstance(meta.get("config"), dict):
         config = _build_config(meta, path)
     elif preset is not None:
@@ -128,7 +130,7 @@ def read_weights(path_or_name: str | os.PathLike, *, preset: str | None = None) 
         try:
             found = detect(state)
         except SrganError as exc:
-            raise SrganError(f"{path}: {exc}") from None
+            raise SrganError(f"{path}: {exc}") from exc
         layout, config, state = found.layout, found.config, found.state
     return WeightsFile(path, layout, config, state, meta)
 
@@ -139,10 +141,45 @@ def load_model(path_or_name: str | os.PathLike, *, preset: str | None = None, de
     BSRGAN / Compact / MSRResNet file, see `read_weights`), or from the name of weights shipped in the
     package. `preset` names the network of a bare srgan state dict, which does not record it."""
     weights = read_weights(path_or_name, preset=preset)
-    model = build(weights.config)
+    with torch.device("meta"):  # shapes only, checked against the file before any memory is taken
+        model = build(weights.config)
     check_fit(model, weights)
-    model.load_state_dict(weights.state, strict=True)
+    check_finite(weights)
+    if _all_saved(model):  # the file's tensors become the network's: no random initialisation, no copy
+        model.load_state_dict(_own_tensors(weights.state, model.state_dict()), strict=True, assign=True)
+    else:  # state the file does not hold (non-persistent buffers) is made by the constructor
+        model = build(weights.config)
+        model.load_state_dict(weights.state, strict=True)
     return model.to(device).eval()
+
+
+def _all_saved(model: nn.Module) -> bool:
+    """Whether every parameter and buffer of `model` is in its state dict."""
+    return len(model.state_dict()) == len(list(model.parameters())) + len(list(model.buffers()))
+
+
+def _own_tensors(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`state` in the network's dtypes, each tensor with memory of its own (a file may store views
+    of one storage, which in-place rewrites such as batch-norm folding must not see through)."""
+    owned, seen = {}, set()
+    for key, tensor in state.items():
+        tensor = tensor.to(expected[key].dtype)
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() in seen or storage.nbytes() != tensor.numel() * tensor.element_size():
+            tensor = tensor.clone()
+        seen.add(tensor.untyped_storage().data_ptr())
+        owned[key] = tensor
+    return owned
+
+
+def check_finite(weights: WeightsFile) -> None:
+    """One line naming the first tensor of the file holding NaN or infinity: such a network's output
+    is NaN, written as a black image."""
+    for name, tensor in weights.state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise SrganError(f"{weights.path}: tensor {name} holds {bad} NaN or infinite value(s) of {tensor.numel()}: "
+                             "the weights are damaged (a diverged training run?)")
 
 
 def check_fit(model: nn.Module, weights: WeightsFile) -> None:
@@ -174,8 +211,8 @@ def _first(keys: list[str]) -> str:
 
 def _resolve(path_or_name: str | os.PathLike) -> Path:
     path = Path(path_or_name)
-    if path.is_file():
-        return path
+    if os.path.lexists(path):
+        return existing_file(path, "weights file")
     name = str(path_or_name)
     shipped = SHIPPED_DIR / f"{name}.safetensors"
     if shipped.is_file():
@@ -192,10 +229,13 @@ def _resolve(path_or_name: str | os.PathLike) -> Path:
 
 def _build_config(meta: dict[str, Any], path: Path) -> GeneratorConfig:
     """The config a file's srgan metadata describes ({"architecture", "config"})."""
+    architecture = meta.get("architecture", OLD_ARCHITECTURE)
+    if not isinstance(architecture, str):
+        raise SrganError(f"{path}: damaged srgan metadata: architecture {architecture!r} is not a name")
     try:
-        return config_from_dict(meta.get("architecture", OLD_ARCHITECTURE), meta["config"])
+        return config_from_dict(architecture, meta["config"])
     except SrganError as exc:
-        raise SrganError(f"{path}: {exc}") from None
+        raise SrganError(f"{path}: {exc}") from exc
 
 
 CONTAINERS = ("generator_ema", "params_ema", "generator", "params", "state_dict", "model")
@@ -213,10 +253,10 @@ def _read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         meta = read_metadata(path)
         try:
             obj: Any = load_file(str(path))
-        except Exception as exc:  # noqa: BLE001 - safetensors raises several types for a damaged file
-            raise SrganError(f"{path}: not a readable .safetensors file ({one_line(exc)})") from None
+        except Exception as exc:  # safetensors raises several types for a damaged file
+            raise SrganError(f"{path}: not a readable .safetensors file ({one_line(exc)})") from exc
     else:
-        obj, meta = _torch_load(path), {}
+        obj, meta = safe_torch_load(path), {}
         if not isinstance(obj, dict):
             raise SrganError(f"{path}: expected a state dict, found {type(obj).__name__}")
         if isinstance(obj.get("config"), dict) and "scale" in obj["config"]:
@@ -229,15 +269,16 @@ def _read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     return state, meta
 
 
-def _torch_load(path: Path) -> Any:
+def safe_torch_load(path: str | os.PathLike, what: str = "PyTorch weights file") -> Any:
     """`torch.load` with `weights_only=True`: a pickle that names any other Python object (the way a
-    malicious file runs code when unpickled) is refused before anything is built from it."""
+    malicious file runs code when unpickled) is refused before anything is built from it. Every
+    failure is one line naming the file (never torch's advice to load it unsafely)."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        culprit = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-        what = f" ({culprit.group(1)})" if culprit else ""
-        raise SrganError(f"{path}: refused: it holds Python objects other than tensors{what}, which could run "
-                         "code when loaded; srgan reads only tensors (torch.load weights_only=True)") from None
-    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: say which one
-        raise SrganError(f"{path}: not a readable PyTorch weights file ({one_line(exc)})") from None
+        culprit = re.search(r"GLOBAL ([\w.]+)", str(exc), re.IGNORECASE)
+        what_object = f" ({culprit.group(1)})" if culprit else ""
+        raise SrganError(f"{path}: refused: it holds Python objects other than tensors{what_object}, which could run "
+                         "code when loaded; srgan reads only tensors (torch.load weights_only=True)") from exc
+    except Exception as exc:  # a truncated or foreign file: say which one
+        raise SrganError(f"{path}: not a readable {what} ({type(exc).__name__}: {one_line(exc)})") from exc

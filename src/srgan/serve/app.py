@@ -130,9 +130,9 @@ def create_app(settings: ServeSettings | None = None, *, cache: ModelCache | Non
         try:
             try:
                 upload = await asyncio.wait_for(read_upload(request, settings.max_upload_bytes), settings.timeout)
-            except asyncio.TimeoutError:
+            except asyncio.TimeoutError as exc:
                 raise ServeError(408, f"upload not received within {settings.timeout:g} s (--timeout)",
-                                 reason="timeout", limit=("timeout", settings.timeout)) from None
+                                 reason="timeout", limit=("timeout", settings.timeout)) from exc
             check_header(upload.data, settings.max_pixels)
             options = request_options(upload.fields, base, catalog)
             result = await slot.run(upscale_upload, upload.data, upload.filename, options, cache,

@@ -40,4 +40,4 @@ def request_options(fields: Mapping[str, str], base: UpscaleOptions, catalog: Mo
     try:
         return base.replace(**values)
     except SrganError as exc:
-        raise ServeError(422, str(exc), reason="bad_option") from None
+        raise ServeError(422, str(exc), reason="bad_option") from exc

@@ -93,9 +93,9 @@ class Slot:
         self._future = self._queue._pool.submit(self._queue._timed, job, *args)
         try:
             return await asyncio.wait_for(asyncio.wrap_future(self._future), timeout)
-        except asyncio.TimeoutError:
+        except asyncio.TimeoutError as exc:
             raise ServeError(504, f"not done within {timeout:g} s (--timeout); the server is busy or the image "
-                                  "is too large for it", reason="timeout", limit=("timeout", timeout)) from None
+                                  "is too large for it", reason="timeout", limit=("timeout", timeout)) from exc
 
     def close(self) -> None:
         """Give the slot back now, or when the job that still runs ends."""

@@ -39,7 +39,7 @@ def upscale_upload(data: bytes, filename: str, options: UpscaleOptions, cache: M
     try:
         image = decode_image(data, filename)
     except SrganError as exc:
-        raise ServeError(422, str(exc), reason="corrupt") from None
+        raise ServeError(422, str(exc), reason="corrupt") from exc
     try:
         runner = api.get_runner(options, cache)
         scale = options.outscale if options.outscale is not None else runner.scale
@@ -53,7 +53,7 @@ def upscale_upload(data: bytes, filename: str, options: UpscaleOptions, cache: M
         fmt = options.format or _WRITTEN_AS_READ.get(image.format or "", "png")
         body = encode_image(result, fmt, quality=options.quality, strip_metadata=options.strip_metadata)
     except SrganError as exc:
-        raise ServeError(422, str(exc), reason="unprocessable") from None
+        raise ServeError(422, str(exc), reason="unprocessable") from exc
     name = f"{Path(filename).stem or 'upload'}_x{scale:g}{FORMAT_SUFFIX[fmt]}"
     return Result(body, MEDIA_TYPES[fmt], name, scale, result.width, result.height, time.perf_counter() - start)
 

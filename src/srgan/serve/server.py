@@ -22,14 +22,14 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         family, _, _, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0]
     except socket.gaierror as exc:
-        raise SrganError(f"cannot listen on {host}: {exc.strerror}") from None
+        raise SrganError(f"cannot listen on {host}: {exc.strerror}") from exc
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(address)
     except OSError as exc:
         sock.close()
-        raise SrganError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise SrganError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     return sock
 
 

@@ -42,7 +42,7 @@ async def read_upload(request: Request, limit: int) -> Upload:
     try:
         form = await parser.parse()
     except MultiPartException as exc:
-        raise ServeError(400, f"malformed multipart body: {one_line(exc)}", reason="bad_request") from None
+        raise ServeError(400, f"malformed multipart body: {one_line(exc)}", reason="bad_request") from exc
     try:
         upload = form.get(FILE_FIELD)
         if not isinstance(upload, UploadFile):
@@ -73,17 +73,19 @@ def check_header(data: bytes, max_pixels: int) -> tuple[int, int]:
     """(width, height) from the image header; 415 when it is no image, 422 over `max_pixels`."""
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # notes on damaged metadata: decode_image reads or refuses the file
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
                 width, height = im.size
-    except UnidentifiedImageError:
+    except UnidentifiedImageError as exc:
         raise ServeError(415, "not an image that can be read (PNG, JPEG, WebP, TIFF, BMP, GIF, ...)",
-                         reason="bad_type") from None
+                         reason="bad_type") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ServeError(422, f"refused as a possible decompression bomb ({one_line(exc)})",
-                         reason="too_many_pixels", limit=("max_pixels", max_pixels)) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ServeError(422, f"corrupt image header ({one_line(exc)})", reason="corrupt") from None
+                         reason="too_many_pixels", limit=("max_pixels", max_pixels)) from exc
+    except Exception as exc:  # header parsers of hostile uploads raise anything (struct.error, IndexError, ...)
+        raise ServeError(422, f"corrupt image header ({type(exc).__name__}: {one_line(exc)})",
+                         reason="corrupt") from exc
     if width * height > max_pixels:
         raise ServeError(422, f"{width}x{height} is {width * height:,d} pixels, more than the limit of "
                               f"{max_pixels:,d} (--max-pixels)", reason="too_many_pixels",

@@ -16,11 +16,42 @@ from typing import Any
 import numpy as np
 import torch
 
-from srgan.errors import SrganError, one_line
-from srgan.files import atomic_write
+from srgan.errors import SrganError
+from srgan.files import atomic_write, existing_file, remove_stale_temps, writable_folder
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^ckpt_(\d+)\.pt$")
+
+
+EXPORTS = ("generator.safetensors", "stage1.safetensors")
+"""What a finished run exports into its run folder (`Trainer.export`)."""
+
+
+def prepare_run_dir(run_dir: Path, *, resume: str | None, overwrite: bool, main: bool = True) -> None:
+    """Check a run folder before any work: it must be writable, and a folder holding a run (its
+    checkpoints or exported generator) is only continued (`resume`) or, with `overwrite`, emptied of
+    that run (on the `main` rank): a new run never silently mixes its checkpoints with another's or
+    replaces its weights. Temporary files of checkpoints killed mid-write are deleted."""
+    run_dir = Path(run_dir)
+    writable_folder(run_dir, "run folder")
+    if resume and overwrite:
+        raise SrganError("--resume continues the run in the run folder and --overwrite deletes it: choose one")
+    checkpoints = list_checkpoints(run_dir)
+    exports = [run_dir / name for name in EXPORTS if (run_dir / name).exists()]
+    continues = resume is not None and (resume != "auto" or bool(checkpoints))
+    if (checkpoints or exports) and not continues:
+        held = ", ".join(([f"{len(checkpoints)} checkpoint(s)"] if checkpoints else []) + [p.name for p in exports])
+        if not overwrite:
+            how = "continue it with --resume auto, " if checkpoints else ""
+            raise SrganError(f"run folder {run_dir} holds a previous run ({held}): {how}start over with --overwrite "
+                             "(deletes it), or choose another --out")
+        if main:
+            for path in checkpoints + exports:
+                path.unlink(missing_ok=True)
+            log.info("--overwrite: deleted the previous run in %s (%s)", run_dir, held)
+    if main:
+        remove_stale_temps(checkpoint_dir(run_dir), lambda name: _NAME.match(name) is not None)
+        remove_stale_temps(run_dir, EXPORTS.__contains__)
 
 
 def checkpoint_dir(run_dir: Path) -> Path:
@@ -41,17 +72,14 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
-    return atomic_write(path, lambda tmp: torch.save(state, tmp))
+    return atomic_write(path, lambda tmp: torch.save(state, tmp), overwrite=True)  # the same iteration, saved again
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise SrganError(f"checkpoint not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - damaged file or foreign pickle
-        raise SrganError(f"{path}: not a loadable srgan checkpoint ({type(exc).__name__}: {one_line(exc)})") from None
+    from srgan.models.weights import safe_torch_load
+
+    path = existing_file(path, "checkpoint")
+    state = safe_torch_load(path, "srgan checkpoint")
     if not isinstance(state, dict) or "iteration" not in state or "generator" not in state:
         raise SrganError(f"{path}: not an srgan training checkpoint")
     return state

@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from srgan.errors import SrganError, one_line
+from srgan.files import existing_file, os_reason
 from srgan.options import REQUIRED, check_options, convert, from_dict, parameters
 from srgan.registry import Registry
+
+MAX_CONFIG_BYTES = 1 << 20
 
 
 @dataclass
@@ -158,15 +161,20 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     raw: dict[str, Any] = {}
     name = "run"
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise SrganError(f"config file not found: {path}")
+        path = existing_file(path, "config file")
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise SrganError(f"{path}: {path.stat().st_size:,d} bytes is too large for a YAML config")
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise SrganError(f"{path}: not valid YAML ({one_line(exc)})") from None
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as exc:
+            raise SrganError(f"{path}: not a text file (a YAML config is UTF-8 text)") from exc
+        except OSError as exc:
+            raise SrganError(f"{path}: cannot read this config file ({os_reason(exc)})") from exc
+        except (yaml.YAMLError, RecursionError) as exc:
+            raise SrganError(f"{path}: not valid YAML ({one_line(exc)})") from exc
         if not isinstance(raw, dict):
-            raise SrganError(f"{path}: expected a mapping of sections at the top level")
+            raise SrganError(f"{path}: expected a mapping of sections at the top level, found "
+                             f"{type(raw).__name__}")
         name = path.stem
     raw.setdefault("name", name)
     raw.setdefault("losses", _pixel_mse())  # so that overrides edit the default terms, not replace them
@@ -176,7 +184,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             raise SrganError(f"override {item!r} is not key.sub=value")
         try:
             value = yaml.safe_load(text) if text else None
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):
             value = text
         _set_dotted(raw, key.strip(), value)
     config = from_dict(Config, raw)
@@ -227,20 +235,32 @@ def validate(config: Config) -> None:
     scale = data_scale(config)
     if config.data.hr_crop <= 0 or config.data.hr_crop % scale:
         raise SrganError(f"data.hr_crop: must be a positive multiple of the scale {scale}, got {config.data.hr_crop}")
-    positive = {"data.batch_size": config.data.batch_size, "train.iterations": config.train.iterations,
-                "train.checkpoint_every": config.train.checkpoint_every, "train.log_every": config.train.log_every,
-                "validation.every": config.validation.every, "optim.d_steps": config.optim.d_steps}
-    for key, value in positive.items():
-        if value < 1:
-            raise SrganError(f"{key}: must be at least 1, got {value}")
-    if config.data.workers < 0 or config.data.cache_mb < 0 or config.optim.warmup < 0:
-        raise SrganError("data.workers, data.cache_mb and optim.warmup must not be negative")
-    if not 0.0 <= config.train.ema < 1.0:
-        raise SrganError(f"train.ema: the EMA decay must be in [0, 1), got {config.train.ema}")
-    if len(config.optim.betas) != 2:
-        raise SrganError(f"optim.betas: expected two numbers, got {config.optim.betas}")
-    if config.optim.lr_g <= 0 or config.optim.lr_d <= 0:
-        raise SrganError("optim.lr_g and optim.lr_d must be positive")
+    d, o, t, j = config.data, config.optim, config.train, config.data.color_jitter
+    for key, value, low, high in (  # inclusive bounds; None: unbounded
+            ("data.batch_size", d.batch_size, 1, None), ("data.workers", d.workers, 0, None),
+            ("data.cache_mb", d.cache_mb, 0, None), ("data.color_jitter.p", j.p, 0, 1),
+            ("data.color_jitter.brightness", j.brightness, 0, 1), ("data.color_jitter.saturation", j.saturation, 0, 1),
+            ("data.color_jitter.darken", j.darken, 0, 1), ("optim.weight_decay", o.weight_decay, 0, None),
+            ("optim.step_size", o.step_size, 1, None), ("optim.gamma", o.gamma, 0, None),
+            ("optim.min_lr", o.min_lr, 0, None), ("optim.warmup", o.warmup, 0, None),
+            ("optim.d_steps", o.d_steps, 1, None), ("train.iterations", t.iterations, 1, None),
+            ("train.checkpoint_every", t.checkpoint_every, 1, None), ("train.keep_checkpoints", t.keep_checkpoints, 0, None),
+            ("train.log_every", t.log_every, 1, None), ("train.seed", t.seed, 0, 2**63 - 1),
+            ("train.grad_clip", t.grad_clip, 0, None), ("train.threads", t.threads, 0, None),
+            ("validation.every", config.validation.every, 1, None),
+            ("validation.max_images", config.validation.max_images, 0, None),
+            ("recursive.stage1_iterations", config.recursive.stage1_iterations, 0, None)):
+        if value < low or (high is not None and value > high):
+            raise SrganError(f"{key}: must be " + (f"between {low} and {high}" if high is not None else f"at least {low}")
+                             + f", got {value}")
+    if not 0.0 <= t.ema < 1.0:
+        raise SrganError(f"train.ema: the EMA decay must be in [0, 1), got {t.ema}")
+    if len(o.betas) != 2 or not all(0.0 <= b < 1.0 for b in o.betas):
+        raise SrganError(f"optim.betas: expected two numbers in [0, 1), got {o.betas}")
+    if o.lr_g <= 0 or o.lr_d <= 0:
+        raise SrganError(f"optim.lr_g and optim.lr_d must be positive, got {o.lr_g} and {o.lr_d}")
+    if any(m < 0 for m in o.milestones):
+        raise SrganError(f"optim.milestones: iterations must not be negative, got {o.milestones}")
     _check_losses_and_discriminator(config)
     rec = config.recursive
     if rec.enabled:

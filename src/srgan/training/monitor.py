@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from srgan.files import make_folder
+
 log = logging.getLogger("srgan.training")
 
 
@@ -30,7 +32,7 @@ class Monitor:
         self.bar = None
         if not enabled:
             return
-        run_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(run_dir)
         self._handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
         self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logging.getLogger("srgan").addHandler(self._handler)

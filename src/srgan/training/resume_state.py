@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from srgan.errors import SrganError, one_line
-from srgan.files import atomic_write
+from srgan.files import atomic_write, existing_file
 
 FORMAT = "srgan-resume-1"
 WARMUP = 500
@@ -43,7 +43,7 @@ def save_resume_state(path: str | Path, *, iteration: int, config: dict[str, Any
         if part is not None:
             tensors.update({f"{prefix}.{k}": half(v) for k, v in part.items()})
     meta = {"format": FORMAT, "iteration": str(int(iteration)), "config": json.dumps(config)}
-    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta), overwrite=True)  # kept in place
 
 
 def is_resume_state(path: str | Path) -> bool:
@@ -54,9 +54,7 @@ def load_resume_state(path: str | Path) -> dict[str, Any]:
     """{'iteration', 'config', 'generator', 'ema', 'discriminator' (None when absent)}, tensors in fp32."""
     from safetensors import safe_open
 
-    path = Path(path)
-    if not path.is_file():
-        raise SrganError(f"resume state not found: {path}")
+    path = existing_file(path, "resume state")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
@@ -66,8 +64,8 @@ def load_resume_state(path: str | Path) -> dict[str, Any]:
         iteration, config = int(meta["iteration"]), json.loads(meta["config"])
     except SrganError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a damaged header raises several types
-        raise SrganError(f"{path}: not a readable resume state ({one_line(exc)})") from None
+    except Exception as exc:  # a damaged header raises several types
+        raise SrganError(f"{path}: not a readable resume state ({one_line(exc)})") from exc
 
     def part(prefix: str) -> dict[str, torch.Tensor] | None:
         found = {k[len(prefix):]: (v.float() if v.is_floating_point() else v)

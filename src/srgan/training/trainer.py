@@ -94,7 +94,8 @@ def default_run_dir(config: Config) -> Path:
 class Trainer:
     """`Trainer(config).fit()` trains and returns the exported generator's path."""
 
-    def __init__(self, config: Config, *, run_dir: str | Path | None = None, resume: str | None = None) -> None:
+    def __init__(self, config: Config, *, run_dir: str | Path | None = None, resume: str | None = None,
+                 overwrite: bool = False) -> None:
         self.config = cfg = config
         self.run_dir = Path(run_dir) if run_dir else default_run_dir(cfg)
         t = cfg.train
@@ -104,6 +105,8 @@ class Trainer:
             dtype = resolve_precision(t.precision, self.device)
         except SrganError as exc:
             raise SrganError(f"train: {exc}") from exc
+        ckpt.prepare_run_dir(self.run_dir, resume=resume, overwrite=overwrite,
+                             main=int(os.environ.get("RANK", "0")) == 0)
         self.dist = ddp.setup(cfg.distributed.backend, self.device)
         if t.threads > 0:
             torch.set_num_threads(t.threads)
@@ -195,7 +198,7 @@ class Trainer:
         try:
             source = load_model(path)
         except SrganError as exc:
-            raise SrganError(f"{key}: {exc}") from None
+            raise SrganError(f"{key}: {exc}") from exc
         if not self.config.model.init_strict and source.config != model.config:
             self._load_matching(model, source.state_dict(), path, key)
             return
@@ -293,7 +296,7 @@ class Trainer:
             if "stage1" in state:
                 self.stage1 = self._frozen_copy_with(state["stage1"])
         except (RuntimeError, KeyError, ValueError) as exc:
-            raise SrganError(f"{path}: does not match this config ({one_line(exc)})") from None
+            raise SrganError(f"{path}: does not match this config ({one_line(exc)})") from exc
         ckpt.set_rng_state(state["rng"])
         self.warmup_start = state.get("warmup_start")
         self.iteration = int(state["iteration"])
@@ -316,7 +319,7 @@ class Trainer:
             if self.discriminator is not None and state["discriminator"] is not None:
                 _unwrap(self.discriminator).load_state_dict(state["discriminator"])
         except RuntimeError as exc:
-            raise SrganError(f"{path}: does not match this config ({one_line(exc)})") from None
+            raise SrganError(f"{path}: does not match this config ({one_line(exc)})") from exc
         self.iteration = self.warmup_start = state["iteration"]
         for opt, sched in ((self.opt_g, self.sched_g), (self.opt_d, self.sched_d)):
             if sched is None:
@@ -460,10 +463,10 @@ class Trainer:
                                 "val_psnr_y": self.last_psnr, "val_folder": cfg.validation.folder}
         model = self._eval_model()
         if self.rec.enabled and self.stage1 is not None:
-            stage1_path = save_model(self.stage1, self.run_dir / "stage1.safetensors", preset=cfg.model.preset,
-                                     role="rGAN stage 1 (x2)")
+            stage1_path = save_model(self.stage1, self.run_dir / "stage1.safetensors", overwrite=True,
+                                     preset=cfg.model.preset, role="rGAN stage 1 (x2)")
             meta["recursive"] = {"stage1": stage1_path.name, "chain_scale": self.scale * self.scale}
-        path = save_model(model, self.run_dir / "generator.safetensors", **meta)
+        path = save_model(model, self.run_dir / "generator.safetensors", overwrite=True, **meta)  # this run's
         log.info("exported %s", path)
         return path
 
@@ -520,9 +523,11 @@ class Trainer:
                     self.validate(monitor)
 
 
-def train(config: Config, *, run_dir: str | Path | None = None, resume: str | None = None) -> Path | None:
-    """Train from a config; returns the exported generator on rank 0 (None on other ranks)."""
-    trainer = Trainer(config, run_dir=run_dir, resume=resume)
+def train(config: Config, *, run_dir: str | Path | None = None, resume: str | None = None,
+          overwrite: bool = False) -> Path | None:
+    """Train from a config; returns the exported generator on rank 0 (None on other ranks). A run
+    folder holding a run is refused unless `resume` continues it or `overwrite` deletes it."""
+    trainer = Trainer(config, run_dir=run_dir, resume=resume, overwrite=overwrite)
     try:
         start = time.perf_counter()
         path = trainer.fit()

@@ -1,0 +1,272 @@
+"""Randomly corrupted, truncated and header-edited image and weight files through `srgan upscale`
+and `srgan.load_model` (and images through the web server's header check), in this one process
+under an address-space limit (run by tests/test_fuzz.py).
+
+    python tests/fuzz_inputs.py WORKDIR [--seed 0] [--images 240] [--weights 160] [--memory-mb 2048]
+
+Every case must end in success or a one-line `SrganError` (exit code 0, 1 or 2 from the CLI);
+anything else escaping is a failure. The last line printed is one JSON object: cases, failures
+(kind, file, error), leftover temporary files, seconds and the peak resident memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import resource
+import struct
+import sys
+import time
+import traceback
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+import srgan
+from srgan.cli import main as cli
+from srgan.errors import SrganError
+from srgan.imaging.io import LoadedImage
+
+Mutation = Callable[[bytes, np.random.Generator], bytes]
+
+
+# ---------------------------------------------------------------- valid files to start from
+def base_images(rng: np.random.Generator) -> dict[str, bytes]:
+    import tifffile
+
+    def pil(mode: str, fmt: str, **options) -> bytes:
+        size = (int(rng.integers(9, 25)), int(rng.integers(9, 25)))
+        im = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 4), dtype=np.uint8), "RGBA").convert(mode)
+        buffer = io.BytesIO()
+        im.save(buffer, format=fmt, **options)
+        return buffer.getvalue()
+
+    def sixteen(fmt: str, channels: int) -> bytes:
+        pixels = torch.from_numpy(rng.random((channels, 14, 17)).astype(np.float32))
+        alpha = pixels[-1:] if channels in (2, 4) else None
+        image = LoadedImage(pixels=pixels[:3] if channels == 4 else pixels[:1] if channels == 2 else pixels,
+                            alpha=alpha, bit_depth=16)
+        buffer = io.BytesIO()
+        from srgan.imaging.io import _save
+
+        _save(buffer, image, fmt, None, False, "base")
+        return buffer.getvalue()
+
+    tiff16 = io.BytesIO()
+    tifffile.imwrite(tiff16, rng.integers(0, 65535, (15, 13, 3)).astype(np.uint16), photometric="rgb",
+                     compression="zlib")
+    return {
+        "rgb.png": pil("RGB", "PNG"), "rgba.png": pil("RGBA", "PNG"), "gray.png": pil("L", "PNG"),
+        "palette.png": pil("P", "PNG", transparency=0), "rgb16.png": sixteen("PNG", 3), "la16.png": sixteen("PNG", 2),
+        "rgb.jpg": pil("RGB", "JPEG", quality=90), "progressive.jpg": pil("RGB", "JPEG", progressive=True),
+        "cmyk.jpg": pil("CMYK", "JPEG"), "rgb.tif": pil("RGB", "TIFF", compression="tiff_deflate"),
+        "rgb16.tif": tiff16.getvalue(), "rgba16.tif": sixteen("TIFF", 4), "rgb.webp": pil("RGB", "WEBP"),
+    }
+
+
+def base_weights(folder: Path) -> dict[str, bytes]:
+    from safetensors.torch import save
+
+    torch.manual_seed(0)
+    srresnet = srgan.create_model("srresnet_x4", blocks=1, width=8)
+    compact = srgan.create_model("realesr_general_x4v3", convs=2, width=8)
+    rrdb = srgan.create_model("realesrgan_x4plus_anime_6b", blocks=1, width=8, growth=4)
+    own = srgan.save_model(srresnet, folder / "own.safetensors").read_bytes()
+    state = lambda m: {k: v.contiguous() for k, v in m.state_dict().items()}
+    pth = io.BytesIO()
+    torch.save({"params_ema": state(rrdb)}, pth)
+    return {"own.safetensors": own, "compact.safetensors": save(state(compact)), "rrdb.pth": pth.getvalue()}
+
+
+# ---------------------------------------------------------------- mutations
+def truncate(data: bytes, rng: np.random.Generator) -> bytes:
+    return data[: int(rng.integers(0, len(data)))]
+
+
+def flip_bytes(data: bytes, rng: np.random.Generator) -> bytes:
+    out = bytearray(data)
+    for _ in range(int(rng.integers(1, 17))):
+        out[int(rng.integers(0, len(out)))] = int(rng.integers(0, 256))
+    return bytes(out)
+
+
+def splice(data: bytes, rng: np.random.Generator) -> bytes:
+    """A random slice of the file copied to a random place (repeated chunks, markers, IFDs)."""
+    a, b = sorted(int(x) for x in rng.integers(0, len(data), 2))
+    at = int(rng.integers(0, len(data)))
+    return data[:at] + data[a:b + 1] + data[at:]
+
+
+def _any_int(rng: np.random.Generator, bits: int) -> int:
+    """An edge value or a random one that fits in `bits` bits."""
+    edges = [0, 1, 2, 3, 7, 8, 16, 255, 256, 4096, 65535, (1 << bits) - 1]
+    edges = [e for e in edges if e < 1 << bits] + [int(rng.integers(0, 1 << bits, dtype=np.uint64))]
+    return edges[int(rng.integers(0, len(edges)))]
+
+
+def edit_header(data: bytes, rng: np.random.Generator) -> bytes:
+    """Dimensions, depth and layout fields of the format's header set to odd values (CRCs kept valid)."""
+    out = bytearray(data)
+    if data.startswith(b"\x89PNG"):  # IHDR: width, height, bit depth, colour type, ..., then its CRC
+        field = int(rng.integers(0, 5))
+        offset, size = [(16, 4), (20, 4), (24, 1), (25, 1), (28, 1)][field]
+        out[offset:offset + size] = _any_int(rng, 8 * size).to_bytes(size, "big")
+        out[29:33] = struct.pack(">I", zlib.crc32(bytes(out[12:29])))
+    elif data.startswith(b"\xff\xd8"):  # the frame header (SOF0/SOF2): height, width, components
+        at = max(data.find(b"\xff\xc0"), data.find(b"\xff\xc2"))
+        if at > 0:
+            offset, size = [(5, 2), (7, 2), (9, 1)][int(rng.integers(0, 3))]
+            out[at + offset:at + offset + size] = _any_int(rng, 8 * size).to_bytes(size, "big")
+    elif data[:2] in (b"II", b"MM"):  # the first IFD: one entry's value
+        order = "<" if data[:2] == b"II" else ">"
+        ifd = struct.unpack(order + "I", data[4:8])[0]
+        if ifd + 2 <= len(data):
+            count = struct.unpack(order + "H", data[ifd:ifd + 2])[0]
+            if count:
+                entry = ifd + 2 + 12 * int(rng.integers(0, count))
+                if entry + 12 <= len(data):
+                    out[entry + 8:entry + 12] = struct.pack(order + "I", _any_int(rng, 32))
+    elif data.startswith(b"RIFF"):
+        out[4:8] = struct.pack("<I", _any_int(rng, 32))
+    else:
+        return flip_bytes(data, rng)
+    return bytes(out)
+
+
+_ODD_VALUES = [-1, 0, 1, 2, 3, 8, 1024, 10**7, 2**31, 2**63, 1e300, -1e300, 0.5, "abc", "", None, True, [], {},
+               [1, 2], {"a": 1}, "NaN", [[[[[]]]]]]
+
+
+def edit_safetensors(data: bytes, rng: np.random.Generator) -> bytes:
+    """The JSON header edited: a tensor's shape, dtype or offsets, a metadata config value, the
+    architecture, or the length field itself."""
+    if len(data) < 8 or data[8:9] != b"{":
+        return flip_bytes(data, rng)
+    length = struct.unpack("<Q", data[:8])[0]
+    try:
+        header = json.loads(data[8:8 + length])
+    except ValueError:
+        return flip_bytes(data, rng)
+    body = data[8 + length:]
+    names = [k for k in header if k != "__metadata__"]
+    choice = int(rng.integers(0, 7))
+    pick = lambda seq: seq[int(rng.integers(0, len(seq)))]
+    if choice == 0 and names:
+        info = header[pick(names)]
+        info["shape"] = [_any_int(rng, 32) for _ in range(int(rng.integers(0, 5)))]
+    elif choice == 1 and names:
+        header[pick(names)]["dtype"] = pick(["F16", "BF16", "F64", "I8", "U8", "BOOL", "F8_E4M3", "X", "I64"])
+    elif choice == 2 and names:
+        header[pick(names)]["data_offsets"] = sorted(_any_int(rng, 32) for _ in range(2))
+    elif choice == 3 and names:
+        del header[pick(names)]
+    elif choice == 4 and "__metadata__" in header and "config" in header["__metadata__"]:
+        config = json.loads(header["__metadata__"]["config"])
+        config[pick(sorted(config))] = pick(_ODD_VALUES)
+        header["__metadata__"]["config"] = json.dumps(config)
+    elif choice == 5 and "__metadata__" in header:
+        key = pick(sorted(header["__metadata__"]))
+        header["__metadata__"][key] = json.dumps(pick(_ODD_VALUES + ["srresnet", "rrdbnet", "nope"]))
+    else:
+        return struct.pack("<Q", _any_int(rng, 64)) + data[8:]
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + body
+
+
+IMAGE_MUTATIONS: list[Mutation] = [truncate, flip_bytes, splice, edit_header]
+WEIGHT_MUTATIONS: list[Mutation] = [truncate, flip_bytes, splice, edit_safetensors, edit_safetensors]
+
+
+def corrupted(folder: Path, bases: dict[str, bytes], mutations: list[Mutation], count: int,
+              rng: np.random.Generator) -> Iterator[tuple[int, Path]]:
+    """`count` files in `folder`, each a random mutation of one of `bases` in turn."""
+    names = sorted(bases)
+    for i in range(count):
+        name = names[i % len(names)]
+        mutate = mutations[int(rng.integers(0, len(mutations)))]
+        path = folder / f"{i:04d}_{mutate.__name__}_{name}"
+        path.write_bytes(mutate(bases[name], rng))
+        yield i, path
+
+
+# ---------------------------------------------------------------- the run
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("workdir", type=Path)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--images", type=int, default=240)
+    parser.add_argument("--weights", type=int, default=160)
+    parser.add_argument("--memory-mb", type=int, default=2048, help="address space allowed beyond the start")
+    args = parser.parse_args()
+    # a header may claim any size up to the pixel limit and some decoders then fill in what is missing:
+    # a small limit keeps such cases fast (the limit itself is tested in test_imaging_io.py)
+    os.environ.setdefault("SRGAN_MAX_PIXELS", str(1 << 18))
+    rng = np.random.default_rng(args.seed)
+    work = args.workdir
+    (work / "images").mkdir(parents=True, exist_ok=True)
+    (work / "weights").mkdir(exist_ok=True)
+    tiny = srgan.save_model(srgan.create_model("srresnet_x4", blocks=1, width=8), work / "tiny.safetensors")
+    probe = work / "probe.png"
+    Image.new("RGB", (12, 10), (90, 120, 30)).save(probe)
+    images, weights = base_images(rng), base_weights(work)
+    cli(["upscale", str(probe), "--model", str(tiny), "-o", str(work / "warm.png"), "--precision", "fp32"])  # warm up
+
+    with open("/proc/self/status") as status:  # the limit counts from what the imports already mapped
+        vm = next(int(line.split()[1]) for line in status if line.startswith("VmSize:")) * 1024
+    limit = vm + (args.memory_mb << 20)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    logging.disable(logging.CRITICAL)  # the one-line messages are not what is checked here
+
+    failures: list[dict[str, str]] = []
+    cases = refused = 0
+    try:
+        from srgan.serve.errors import ServeError
+        from srgan.serve.upload import check_header
+    except ImportError:  # no `serve` extra
+        check_header = None
+    start = time.perf_counter()
+
+    def check(kind: str, path: Path, run: Callable[..., object], *args: object,
+              expected: type[Exception] = SrganError) -> None:
+        nonlocal cases, refused
+        cases += 1
+        try:
+            result = run(*args)
+            if isinstance(result, int) and result not in (0, 1, 2):
+                failures.append({"kind": kind, "file": path.name, "error": f"exit code {result}"})
+            refused += result == 2
+        except expected:
+            refused += 1
+        except BaseException as exc:  # noqa: BLE001 - anything but a one-line SrganError is a failure
+            failures.append({"kind": kind, "file": path.name, "error": "".join(
+                traceback.format_exception_only(exc)).strip()[-400:]})
+
+    for _, path in corrupted(work / "images", images, IMAGE_MUTATIONS, args.images, rng):
+        check("upscale", path, cli, ["upscale", str(path), "--model", str(tiny), "-o", str(work / "out.png"),
+                                     "--overwrite", "--precision", "fp32"])
+        if check_header is not None:  # what the web server reads of an upload before queueing it
+            check("serve header", path, check_header, path.read_bytes(), 1 << 18, expected=ServeError)
+    for i, path in corrupted(work / "weights", weights, WEIGHT_MUTATIONS, args.weights, rng):
+        check("load_model", path, srgan.load_model, path)
+        if i % 8 == 0:
+            check("upscale --model", path, cli, ["upscale", str(probe), "--model", str(path), "-o",
+                                                 str(work / "out_w.png"), "--overwrite", "--precision", "fp32"])
+    leftovers = sorted(p.name for p in work.rglob("*.tmp"))
+    print("\n" + json.dumps({"cases": cases, "refused": refused, "failures": failures, "leftovers": leftovers,
+                      "seconds": round(time.perf_counter() - start, 1),
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+                      "limit_mb": limit >> 20}))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    sys.exit(main())
