@@ -48,17 +48,25 @@ def test_bicubic_reproduces_published_baselines(shared, dataset, scale, psnr, ss
     assert abs(got["ssim"] - ssim_value) <= 0.002, got
 
 
-# The shipped srresnet_x4 in README's table (x4, PSNR dB, SSIM); measured on the CPU in fp32. Set14
-# holds a gray image (bridge), which goes through the model as in `srgan upscale`.
-README_SHIPPED = [("Set5", 29.49, 0.8353), ("Set14", 26.73, 0.7314)]
+def _shipped_scores() -> list[tuple[str, str, dict]]:
+    from srgan.models.weights import SHIPPED_DIR, read_metadata
+
+    return [(path.stem, dataset, score) for path in sorted(SHIPPED_DIR.glob("*.safetensors"))
+            for dataset, score in read_metadata(path).get("scores", {}).items() if dataset in ("Set5", "Set14")]
 
 
-@pytest.mark.parametrize("dataset,psnr,ssim_value", README_SHIPPED)
-def test_shipped_model_reproduces_the_readme_table(shared, dataset, psnr, ssim_value):
-    """`srgan eval --model srresnet_x4` (through the inference engine, fp32) gives the README numbers."""
-    results = evaluate(["srresnet_x4"], [shared / "datasets" / dataset], 4, progress=False, device="cpu")
-    got = results.summary(dataset, "srresnet_x4")
-    assert (round(got["psnr"], 2), round(got["ssim"], 4)) == (psnr, ssim_value), got
+@pytest.mark.parametrize("name,dataset,recorded", _shipped_scores())
+def test_shipped_models_reproduce_their_recorded_scores(shared, name, dataset, recorded):
+    """`srgan eval --model NAME` (through the inference engine, fp32, CPU) gives the PSNR / SSIM that
+    `tools/ship_weights.py` measured and stored in the file (what `srgan models`, MODELS.md and the
+    README show), and beats bicubic. Set14 holds a gray image (bridge), run as `srgan upscale` runs it."""
+    from srgan.models.weights import SHIPPED_DIR, read_metadata
+
+    scale = read_metadata(SHIPPED_DIR / f"{name}.safetensors")["config"]["scale"]
+    results = evaluate([name, "bicubic"], [shared / "datasets" / dataset], scale, progress=False, device="cpu")
+    got = results.summary(dataset, name)
+    assert (round(got["psnr"], 2), round(got["ssim"], 4)) == (round(recorded["psnr"], 2), round(recorded["ssim"], 4))
+    assert got["psnr"] > results.summary(dataset, "bicubic")["psnr"]
 
 
 def test_unrounded_y_misses_set5_x2(shared):
