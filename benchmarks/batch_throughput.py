@@ -2,7 +2,7 @@
 overlapped with the model or not, and one rank against two torchrun ranks.
 
     python benchmarks/batch_throughput.py                   # shipped srresnet_x4, bf16, 200 crops
-    python benchmarks/batch_throughput.py --images 50 --precision fp32
+    python benchmarks/batch_throughput.py --images 50 --precision fp32 --model runs/tiny/generator.safetensors
 
 The inputs are 128x128 centre crops of BSD200 (read in place from ../shared or SRGAN_SHARED, the
 crops written to a temporary folder). Each configuration is a real `python -m srgan upscale` run
@@ -45,7 +45,7 @@ def make_crops(folder: Path, count: int, size: int = 128) -> list[Path]:
     return crops
 
 
-def step_shares(crops: list[Path], precision: str, out: Path) -> tuple[float, float, float]:
+def step_shares(crops: list[Path], model_name: str, precision: str, out: Path) -> tuple[float, float, float]:
     """Seconds per image to read, upscale and write, on one thread, for the first few crops."""
     import torch
 
@@ -54,7 +54,7 @@ def step_shares(crops: list[Path], precision: str, out: Path) -> tuple[float, fl
     from srgan.inference.upscale import upscale_loaded
 
     torch.set_num_threads(1)
-    options = UpscaleOptions(precision=precision, device="cpu")
+    options = UpscaleOptions(model=model_name, precision=precision, device="cpu")
     runner = get_runner(options)
     upscale_loaded(read_image(crops[0]), runner, options)  # warm-up
     spent = [0.0, 0.0, 0.0]
@@ -72,9 +72,9 @@ def step_shares(crops: list[Path], precision: str, out: Path) -> tuple[float, fl
     return spent[0], spent[1], spent[2]
 
 
-def run(name: str, crops_dir: Path, work: Path, precision: str, io_threads: int, ranks: int) -> dict:
+def run(name: str, crops_dir: Path, work: Path, model: str, precision: str, io_threads: int, ranks: int) -> dict:
     out, manifest = work / f"out_{name}", work / f"{name}.jsonl"
-    upscale = ["-m", "srgan", "upscale", str(crops_dir), "-o", str(out), "--precision", precision, "--device", "cpu",
+    upscale = ["-m", "srgan", "upscale", str(crops_dir), "-o", str(out), "--model", model, "--precision", precision, "--device", "cpu",
                "--io-threads", str(io_threads), "--manifest", str(manifest)]
     if ranks > 1:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(ranks),
@@ -110,6 +110,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))
+    parser.add_argument("--model", default="srresnet_x4", help="shipped name or weights file (a x4 model)")
     args = parser.parse_args()
 
     cpus = sorted(os.sched_getaffinity(0))[:2]
@@ -121,15 +122,15 @@ def main() -> None:
         work = Path(tmp)
         crops = make_crops(work / "crops", args.images)
         (work / "steps").mkdir()
-        read, model, write = step_shares(crops, args.precision, work / "steps")
+        read, model, write = step_shares(crops, args.model, args.precision, work / "steps")
         share = (read + write) / (read + model + write)
-        print(f"srresnet_x4 {args.precision}, {len(crops)} crops 128x128 -> 512x512 PNG; one image, one thread: "
+        print(f"{args.model} {args.precision}, {len(crops)} crops 128x128 -> 512x512 PNG; one image, one thread: "
               f"read {read * 1e3:.0f} ms, upscale {model * 1e3:.0f} ms, write {write * 1e3:.0f} ms "
               f"(I/O {share:.0%}: overlap ceiling {1 / (1 - share):.2f}x)")
         print(f"{'configuration':28s} {'files':>5s} {'out MP':>8s} {'busy s':>8s} {'wall s':>8s} {'MP/s':>8s}")
-        plain = run("1 rank, no overlap", work / "crops", work, args.precision, io_threads=0, ranks=1)
-        overlap = run("1 rank, overlap", work / "crops", work, args.precision, io_threads=2, ranks=1)
-        ranks = run("2 ranks, overlap", work / "crops", work, args.precision, io_threads=2, ranks=2)
+        plain = run("1 rank, no overlap", work / "crops", work, args.model, args.precision, io_threads=0, ranks=1)
+        overlap = run("1 rank, overlap", work / "crops", work, args.model, args.precision, io_threads=2, ranks=1)
+        ranks = run("2 ranks, overlap", work / "crops", work, args.model, args.precision, io_threads=2, ranks=2)
     ratios = {"overlap / no overlap": overlap["rate"] / plain["rate"],
               "2 ranks / 1 rank": ranks["rate"] / plain["rate"]}
     for name, value in ratios.items():

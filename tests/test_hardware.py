@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -50,6 +53,14 @@ def test_the_real_probe_agrees_with_the_kernel():
     hardware.cpu_has_native_bf16.cache_clear()
     assert hardware.cpu_has_native_bf16() == (" avx512_bf16" in flags or " amx_bf16" in flags)
     assert "native bf16: " in hardware.describe_cpu()
+
+
+def test_auto_is_fp32_where_onednn_is_limited_to_avx2():
+    """The stand-in for an AVX2-only CPU: oneDNN would emulate bf16 there, so `auto` must not pick it."""
+    code = "from srgan.hardware import resolve_precision; print(resolve_precision('auto', 'cpu'))"
+    env = dict(os.environ, ONEDNN_MAX_CPU_ISA="AVX2")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "torch.float32"
 
 
 def test_fp16_and_unknown_precisions_are_refused_on_cpu():

@@ -28,7 +28,11 @@ NAMES = {dtype: name for name, dtype in PRECISIONS.items()}
 
 @functools.lru_cache(maxsize=1)
 def cpu_has_native_bf16() -> bool:
-    """AVX512-BF16 or AMX-BF16, asked of PyTorch (its CPU feature probe) or else of /proc/cpuinfo."""
+    """AVX512-BF16 or AMX-BF16, asked of PyTorch (its CPU feature probe) or else of /proc/cpuinfo, and
+    allowed to oneDNN: `ONEDNN_MAX_CPU_ISA=AVX2` (how an AVX2-only CPU is emulated) makes bf16 slow."""
+    with contextlib.suppress(Exception):  # a private probe of oneDNN's effective ISA
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return False
     probe = getattr(torch.cpu, "get_capabilities", None)
     with contextlib.suppress(Exception):  # an optional, private probe; else the kernel's flags
         caps = probe()
