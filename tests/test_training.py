@@ -199,6 +199,18 @@ def test_resume_from_an_explicit_checkpoint_continues_the_count(shared, vgg_weig
     assert main([*args[:-2], "--out", str(tmp_path), "--resume", str(tmp_path / "nope.pt")]) == 2
 
 
+def test_resume_needs_no_init_file_the_checkpoint_holds_the_weights(shared, vgg_weights, tmp_path):
+    init = tmp_path / "init.safetensors"
+    srgan.save_model(srgan.create_model("srresnet_x4", blocks=1, width=8), init)
+    args = ["train", "-c", str(ROOT / "configs" / "tiny.yaml"), *_small(shared, vgg_weights, ["train.iterations=2"]),
+            f"model.init={init}", "--out", str(tmp_path / "run")]
+    assert main(args) == 0
+    init.unlink()  # e.g. a later session on another machine, or the init file replaced
+    assert main([*args[:-2], "train.iterations=3", "--out", str(tmp_path / "run"), "--resume", "auto"]) == 0
+    assert read_metadata(tmp_path / "run" / "generator.safetensors")["iterations"] == 3
+    assert main([*args[:-2], "--out", str(tmp_path / "fresh"), "--resume", "auto"]) == 2  # nothing to resume
+
+
 def test_two_process_ddp_with_gloo(shared, vgg_weights, tmp_path):
     args = _small(shared, vgg_weights, ["discriminator.type=vgg", "discriminator.width=8",
                                         "discriminator.dense=16", "losses.adversarial={type: bce, weight: 1e-3}",

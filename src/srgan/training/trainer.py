@@ -124,7 +124,8 @@ class Trainer:
 
         # networks
         gen = build(generator_config(cfg))
-        if cfg.model.init:
+        continuing = bool(resume) and (resume != "auto" or bool(ckpt.list_checkpoints(self.run_dir)))
+        if cfg.model.init and not continuing:  # a resumed run's weights come from its checkpoint
             self._load_generator_weights(gen, cfg.model.init, "model.init")
         gen = gen.to(self.device, memory_format=self.memory_format)
         self.ema = EMA(gen, t.ema) if t.ema > 0 else None
