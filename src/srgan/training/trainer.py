@@ -124,7 +124,11 @@ class Trainer:
 
         # networks
         gen = build(generator_config(cfg))
-        continuing = bool(resume) and (resume != "auto" or bool(ckpt.list_checkpoints(self.run_dir)))
+        # `--resume auto` resolved once: the newest checkpoint that loads, or None (a new run)
+        newest = ckpt.latest_checkpoint(self.run_dir) if resume == "auto" else None
+        continuing = bool(resume) and (resume != "auto" or newest is not None)
+        if resume == "auto" and newest is None and self.dist.main:
+            log.info("no checkpoint in %s: starting a new run", self.run_dir)
         if cfg.model.init and not continuing:  # a resumed run's weights come from its checkpoint
             self._load_generator_weights(gen, cfg.model.init, "model.init")
         gen = gen.to(self.device, memory_format=self.memory_format)
@@ -165,8 +169,8 @@ class Trainer:
 
         self.iteration = 0
         self.last_checkpoint: Path | None = None
-        if resume:
-            self._resume(resume)
+        if continuing:
+            self._resume(resume, newest)
         self.data = TrainPatches(cfg.data.folders, hr_crop=cfg.data.hr_crop, scale=data_scale(cfg), seed=t.seed,
                                  flips=cfg.data.flips, rotations=cfg.data.rotations,
                                  jitter=dataclasses.asdict(cfg.data.color_jitter),
@@ -270,17 +274,13 @@ class Trainer:
             log.info("checkpoint %s", path)
         ddp.barrier(self.dist)
 
-    def _resume(self, resume: str) -> None:
+    def _resume(self, resume: str, newest: tuple[Path, dict] | None) -> None:
+        """Continue from `newest` (what `--resume auto` found), a compact resume state or a checkpoint."""
         if resume != "auto" and resume_state.is_resume_state(resume):
             self._resume_compact(resume)
             return
-        if resume == "auto":
-            found = ckpt.latest_checkpoint(self.run_dir)
-            if found is None:
-                if self.dist.main:
-                    log.info("no checkpoint in %s: starting a new run", self.run_dir)
-                return
-            path, state = found
+        if newest is not None:
+            path, state = newest
         else:
             path, state = Path(resume), ckpt.load_checkpoint(resume)
         try:
