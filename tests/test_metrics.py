@@ -48,21 +48,19 @@ def test_bicubic_reproduces_published_baselines(shared, dataset, scale, psnr, ss
     assert abs(got["ssim"] - ssim_value) <= 0.002, got
 
 
-def _shipped_scores() -> list[tuple[str, str, dict]]:
+def _shipped_scores() -> list[tuple[str, int, str, dict]]:
     from srgan.models.weights import SHIPPED_DIR, read_metadata
 
-    return [(path.stem, dataset, score) for path in sorted(SHIPPED_DIR.glob("*.safetensors"))
-            for dataset, score in read_metadata(path).get("scores", {}).items() if dataset in ("Set5", "Set14")]
+    return [(path.stem, meta["config"]["scale"], dataset, score) for path in sorted(SHIPPED_DIR.glob("*.safetensors"))
+            for meta in [read_metadata(path)]
+            for dataset, score in meta.get("scores", {}).items() if dataset in ("Set5", "Set14")]
 
 
-@pytest.mark.parametrize("name,dataset,recorded", _shipped_scores())
-def test_shipped_models_reproduce_their_recorded_scores(shared, name, dataset, recorded):
+@pytest.mark.parametrize("name,scale,dataset,recorded", _shipped_scores())
+def test_shipped_models_reproduce_their_recorded_scores(shared, name, scale, dataset, recorded):
     """`srgan eval --model NAME` (through the inference engine, fp32, CPU) gives the PSNR / SSIM that
     `tools/ship_weights.py` measured and stored in the file (what `srgan models`, MODELS.md and the
     README show), and beats bicubic. Set14 holds a gray image (bridge), run as `srgan upscale` runs it."""
-    from srgan.models.weights import SHIPPED_DIR, read_metadata
-
-    scale = read_metadata(SHIPPED_DIR / f"{name}.safetensors")["config"]["scale"]
     results = evaluate([name, "bicubic"], [shared / "datasets" / dataset], scale, progress=False, device="cpu")
     got = results.summary(dataset, name)
     assert (round(got["psnr"], 2), round(got["ssim"], 4)) == (round(recorded["psnr"], 2), round(recorded["ssim"], 4))
