@@ -50,25 +50,38 @@ def write_csv(path: Path, points: dict[int, tuple[float, float]]) -> None:
             writer.writerow([it, f"{points[it][0]:.2f}", f"{points[it][1]:.4f}"])
 
 
+# Reference lines per scale (Set5 PSNR-Y): bicubic measured here, VDSR and Ledig et al. as published.
+REFERENCES = {
+    4: [(28.42, "bicubic", "gray", ":"), (29.40, "SRGAN, Ledig et al.", "tab:purple", "--"),
+        (31.42, "VDSR", "tab:red", "--"), (32.05, "SRResNet, Ledig et al.", "black", "--")],
+    2: [(33.66, "bicubic", "gray", ":"), (37.53, "VDSR", "tab:red", "--")],
+}
+
+
 def plot(out: Path = PICTURE) -> Path:
+    """One panel per scale (the model name ends in _x<scale>), the published references as lines."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    curves: dict[int, list[Path]] = {}
     for path in sorted(CURVES.glob("*.csv")):
-        points = read_csv(path)
-        its = sorted(points)
-        ax.plot(its, [points[i][0] for i in its], marker=".", label=path.stem)
-    ax.axhline(28.42, color="gray", linestyle=":", label="bicubic x4 (28.42)")
-    ax.axhline(31.42, color="tab:red", linestyle="--", linewidth=0.8, label="VDSR x4 (31.42)")
-    ax.axhline(32.05, color="black", linestyle="--", linewidth=0.8, label="SRResNet, Ledig et al. (32.05)")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("Set5 PSNR-Y (dB)")
-    ax.set_title("validation during training (EMA weights)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+        curves.setdefault(int(re.search(r"_x(\d+)$", path.stem).group(1)), []).append(path)
+    scales = sorted(curves, reverse=True)
+    fig, axes = plt.subplots(1, len(scales), figsize=(6 * len(scales), 4), dpi=110, squeeze=False)
+    for ax, scale in zip(axes[0], scales):
+        for path in curves[scale]:
+            points = read_csv(path)
+            its = sorted(points)
+            ax.plot(its, [points[i][0] for i in its], marker=".", label=path.stem)
+        for value, name, color, style in REFERENCES.get(scale, []):
+            ax.axhline(value, color=color, linestyle=style, linewidth=0.8, label=f"{name} ({value:.2f})")
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(f"Set5 PSNR-Y x{scale} (dB)")
+        ax.set_title(f"x{scale}: validation during training (EMA weights)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)

@@ -96,7 +96,7 @@ def test_grayscale_goes_through_the_rgb_model_and_back_to_one_channel(generator)
 
 def test_default_model_ships_and_beats_bicubic(shared):
     """The shipped default is trained: on Set5 butterfly (MATLAB-bicubic LR) `srgan.upscale` beats
-    bicubic by more than 1 dB PSNR-Y (it scores 29.5 dB on Set5 against bicubic's 28.42)."""
+    bicubic by more than 1 dB PSNR-Y (whole-set scores: MODELS.md)."""
     from srgan.data.degradation import degrade, mod_crop
     from srgan.evaluation.runner import bicubic_upscaler
     from srgan.imaging.io import read_8bit
