@@ -98,12 +98,12 @@ def _mini_dataset(shared, folder):
 def _record_model_inputs(monkeypatch) -> list[tuple[tuple[int, ...], torch.dtype]]:
     """(shape, dtype) of every batch the models of `evaluate` are called with."""
     calls: list[tuple[tuple[int, ...], torch.dtype]] = []
-    hooked: set[int] = set()
+    hooked: list = []  # the models themselves: an id() of a freed model can come back for the next one
 
     def spy(*args, **kwargs):
         runner = build_runner(*args, **kwargs)
-        if id(runner.model) not in hooked:
-            hooked.add(id(runner.model))
+        if not any(model is runner.model for model in hooked):
+            hooked.append(runner.model)
             runner.model.register_forward_pre_hook(lambda _, inputs: calls.append((tuple(inputs[0].shape),
                                                                                    inputs[0].dtype)))
         return runner
