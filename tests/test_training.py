@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from safetensors.torch import load_file
 
 import srgan
 from srgan.cli import main
+from srgan.evaluation.runner import evaluate
 from srgan.models.weights import read_metadata
 from srgan.training.checkpoint import list_checkpoints, load_checkpoint
 
@@ -93,16 +96,28 @@ def test_gan_phase_starts_from_the_phase1_export_and_records_validation(shared, 
                  "validation.max_images=1", "--out", str(phase1)]) == 0
     meta = read_metadata(phase1 / "generator.safetensors")
     assert meta["val_psnr_y"] > 0 and meta["iterations"] == 2
-    phase2 = tmp_path / "phase2"
+    phase2, niqe_images = tmp_path / "phase2", tmp_path / "niqe"
+    niqe_images.mkdir()
+    shutil.copy(shared / "datasets" / "BSD100" / "3096.png", niqe_images)
+    niqe_model = shared / "weights" / "niqe_pris_params.npz"
     args = _small(shared, vgg_weights, ["discriminator.width=8", "discriminator.dense=16",
                                         "losses.perceptual.layers={relu3_4: 1.0}", "train.iterations=1",
-                                        "optim.lr_g=1e-12", "train.ema=0.5"], perceptual=True)
+                                        "optim.lr_g=1e-12", "train.ema=0.5", "train.precision=fp32",
+                                        f"validation.folder={shared / 'datasets' / 'Set5'}", "validation.max_images=1",
+                                        f"validation.niqe_folder={niqe_images}", f"validation.niqe_model={niqe_model}"],
+                  perceptual=True)
     args[0] = f"model.init={phase1 / 'generator.safetensors'}"
     assert main(["train", "-c", str(ROOT / "configs" / "srgan_x4.yaml"), *args, "--out", str(phase2)]) == 0
     before, after = load_file(phase1 / "generator.safetensors"), load_file(phase2 / "generator.safetensors")
     # one step at lr 1e-12 barely moves the weights: the GAN phase really started from phase 1
     assert all(torch.allclose(before[k].float(), after[k].float(), atol=1e-6) for k in before
                if "running" not in k and "num_batches" not in k)
+    # the NIQE the run logs is the one `srgan eval --niqe` gives its exported generator
+    logged = re.search(r"NIQE on niqe: ([\d.]+)", (phase2 / "train.log").read_text()).group(1)
+    scored = evaluate([str(phase2 / "generator.safetensors")], [niqe_images], 4, niqe_model=niqe_model,
+                      progress=False, device="cpu")
+    assert float(logged) == pytest.approx(scored.summary("niqe", str(phase2 / "generator.safetensors"))["niqe"],
+                                          abs=2e-4)
 
 
 def test_init_with_a_different_architecture_is_refused(shared, vgg_weights, tmp_path, capsys):

@@ -104,6 +104,8 @@ class ValidationConfig:
     folder: str | None = None
     every: int = 1000
     max_images: int = 0  # 0: all
+    niqe_folder: str | None = None  # also the mean NIQE of the output on this folder (a GAN's curve)
+    niqe_model: str | None = None  # niqe_pris_params.npz, needed with niqe_folder
 
 
 @dataclass
@@ -261,6 +263,10 @@ def validate(config: Config) -> None:
         raise SrganError(f"optim.lr_g and optim.lr_d must be positive, got {o.lr_g} and {o.lr_d}")
     if any(m < 0 for m in o.milestones):
         raise SrganError(f"optim.milestones: iterations must not be negative, got {o.milestones}")
+    v = config.validation
+    if bool(v.niqe_folder) != bool(v.niqe_model):
+        raise SrganError("validation.niqe_folder and validation.niqe_model go together (the folder to score, "
+                         "and niqe_pris_params.npz)")
     _check_losses_and_discriminator(config)
     rec = config.recursive
     if rec.enabled:

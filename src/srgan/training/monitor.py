@@ -70,7 +70,9 @@ class Monitor:
                 self._writer.add_scalar("train/it_per_s", rate, iteration)
             self._sums, self._count, self._since = {}, 0, now
 
-    def validation(self, iteration: int, rows: list[tuple[str, float, float]], label: str) -> None:
+    def validation(self, iteration: int, rows: list[tuple[str, float, float]], label: str,
+                   niqe: tuple[str, float] | None = None) -> None:
+        """The PSNR / SSIM table, and `niqe` = (folder name, mean NIQE) where a run tracks it."""
         if not self.enabled or not rows:
             return
         mean_psnr = sum(r[1] for r in rows) / len(rows)
@@ -79,6 +81,8 @@ class Monitor:
         lines = [f"validation at iteration {iteration} ({label}):", f"  {'image':{width}s}  PSNR-Y   SSIM-Y"]
         lines += [f"  {name:{width}s}  {psnr:6.2f}  {ssim:7.4f}" for name, psnr, ssim in rows]
         lines.append(f"  {'mean':{width}s}  {mean_psnr:6.2f}  {mean_ssim:7.4f}")
+        if niqe is not None:
+            lines.append(f"  NIQE on {niqe[0]}: {niqe[1]:.4f}")
         text = "\n".join(lines)
         if self.bar is not None and not self.bar.disable:
             self.bar.write(text)
@@ -86,6 +90,8 @@ class Monitor:
         if self._writer is not None:
             self._writer.add_scalar("val/psnr_y", mean_psnr, iteration)
             self._writer.add_scalar("val/ssim_y", mean_ssim, iteration)
+            if niqe is not None:
+                self._writer.add_scalar("val/niqe", niqe[1], iteration)
 
     def images(self, iteration: int, tag: str, grid: torch.Tensor) -> None:
         """`grid`: (3, H, W) float in [0, 1]."""

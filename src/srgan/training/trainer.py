@@ -176,11 +176,13 @@ class Trainer:
                                  jitter=dataclasses.asdict(cfg.data.color_jitter),
                                  small_images=cfg.data.small_images, cache_bytes=cfg.data.cache_mb << 20,
                                  quantize_lr=cfg.data.quantize_lr, warn=self.dist.main)
-        self.validator = None
+        self.validator = self.niqe_probe = None
         if cfg.validation.folder and self.dist.main:
-            from srgan.training.validation import Validator
+            from srgan.training.validation import NiqeProbe, Validator
 
             self.validator = Validator(cfg.validation.folder, data_scale(cfg), cfg.validation.max_images)
+            if cfg.validation.niqe_folder:
+                self.niqe_probe = NiqeProbe(cfg.validation.niqe_folder, data_scale(cfg), cfg.validation.niqe_model)
         self.last_psnr: float | None = None
 
     # ------------------------------------------------------------ setup helpers
@@ -447,8 +449,9 @@ class Trainer:
         model.eval()
         upscale, label = self._upscale_fn()
         rows, samples = self.validator.run(upscale, self.device)
+        niqe = (self.niqe_probe.name, self.niqe_probe.run(upscale, self.device)) if self.niqe_probe else None
         model.train(was_training)
-        monitor.validation(self.iteration, rows, label)
+        monitor.validation(self.iteration, rows, label, niqe)
         if samples:
             from srgan.training.validation import sample_grid
 

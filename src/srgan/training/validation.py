@@ -1,7 +1,9 @@
 """Scoring the generator during training exactly as `srgan eval` scores it: the same images (the
 folder's files, not its subfolders), HR and LR from `srgan.data.degradation`, gray files run as RGB
 and averaged back to one channel (as `srgan upscale` does) and scored on that channel, SR rounded
-to uint8, PSNR/SSIM on Y with `scale` border pixels cropped (srgan.metrics.psnr_ssim)."""
+to uint8, PSNR/SSIM on Y with `scale` border pixels cropped (srgan.metrics.psnr_ssim). A GAN run is
+judged by how real its output looks, which PSNR does not measure: `NiqeProbe` tracks NIQE (no
+reference; lower is better) of the output on a second folder, as `srgan eval --niqe` scores it."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from srgan.data.degradation import benchmark_hr, degrade
 from srgan.errors import SrganError
 from srgan.imaging.folders import list_images
 from srgan.imaging.quantize import to_uint8
+from srgan.metrics.niqe import NiqeModel
 from srgan.metrics.psnr_ssim import psnr_y, ssim_y
 
 
@@ -34,12 +37,35 @@ class Validator:
         """Rows (name, PSNR-Y, SSIM-Y) and (LR, SR, HR) uint8 triples for image grids."""
         rows, samples = [], []
         for name, lr, hr in self.items:
-            x = (lr.float() / 255.0).expand(3, -1, -1).unsqueeze(0).to(device)
-            sr = upscale(x).float().cpu()[0]
-            sr = to_uint8(sr.mean(0, keepdim=True) if hr.shape[0] == 1 else sr)
+            sr = _super_resolve(upscale, lr, device)
             rows.append((name, float(psnr_y(sr, hr, self.scale)), float(ssim_y(sr, hr, self.scale))))
             samples.append((lr, sr, hr))
         return rows, samples
+
+
+class NiqeProbe:
+    """Mean NIQE of the output on the images of `folder` (MATLAB-bicubic LR of each, `scale` border
+    pixels cropped, Y channel): the no-reference score a GAN's learning curve is drawn with."""
+
+    def __init__(self, folder: str | Path, scale: int, model_path: str | Path) -> None:
+        self.scale, self.name, self.niqe = scale, Path(folder).name, NiqeModel.load(model_path)
+        paths = list_images(folder, recursive=False)
+        if not paths:
+            raise SrganError(f"no NIQE images found in {folder}")
+        self.lrs = [degrade(benchmark_hr(path, scale), scale) for path in paths]
+
+    @torch.no_grad()
+    def run(self, upscale: Callable[[torch.Tensor], torch.Tensor], device: torch.device) -> float:
+        scores = [self.niqe.score_image(_super_resolve(upscale, lr, device), crop=self.scale) for lr in self.lrs]
+        return sum(scores) / len(scores)
+
+
+def _super_resolve(upscale: Callable[[torch.Tensor], torch.Tensor], lr: torch.Tensor, device: torch.device
+                   ) -> torch.Tensor:
+    """uint8 LR (C, h, w) -> uint8 SR, a gray image run as RGB and averaged back to one channel."""
+    x = (lr.float() / 255.0).expand(3, -1, -1).unsqueeze(0).to(device)
+    sr = upscale(x).float().cpu()[0]
+    return to_uint8(sr.mean(0, keepdim=True) if lr.shape[0] == 1 else sr)
 
 
 def sample_grid(samples: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], scale: int, limit: int = 3,
