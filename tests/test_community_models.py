@@ -25,6 +25,7 @@ from srgan.inference.engine import prepare_model
 from srgan.inference.tiling import tiled_forward
 from srgan.models import create
 from srgan.models.foreign import detect
+from srgan.models.weights import SHIPPED_DIR, read_metadata
 
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
@@ -515,6 +516,10 @@ def test_models_lists_architectures_presets_and_shipped_weights(capsys) -> None:
     head, listed = out.splitlines()[0].split(": ")
     assert head == "architectures" and {"msrresnet", "rrdbnet", "srresnet", "srvgg_compact"} <= set(listed.split(", "))
     assert "esrgan_x4" in out and "16,697,987" in out and "realesr_general_x4v3" in out
+    for path in SHIPPED_DIR.glob("*.safetensors"):  # each shipped file with its scores, as MODELS.md prints them
+        line = next(x for x in out.splitlines() if x.startswith(f"{path.stem} ") and " weights " in x)
+        set5 = read_metadata(path)["scores"]["Set5"]
+        assert f"Set5 {set5['psnr']:.2f} / {set5['ssim']:.4f}" in line
 
 
 @pytest.mark.parametrize("name", ["esrgan_x4", "realesrgan_x2plus", "realesrgan_x4plus_anime_6b", "esrgan_small_x4",

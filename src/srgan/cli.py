@@ -74,9 +74,12 @@ def _run_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+_DIGITS = {"psnr": 2, "ssim": 4, "niqe": 2}  # as the tables of MODELS.md print them
+
+
 def _score(value: object) -> str:
     if isinstance(value, dict):
-        return " / ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in value.values())
+        return " / ".join(f"{v:.{_DIGITS.get(k, 4)}f}" if isinstance(v, float) else str(v) for k, v in value.items())
     return str(value)
 
 
