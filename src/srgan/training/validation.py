@@ -56,8 +56,15 @@ class NiqeProbe:
 
     @torch.no_grad()
     def run(self, upscale: Callable[[torch.Tensor], torch.Tensor], device: torch.device) -> float:
-        scores = [self.niqe.score_image(_super_resolve(upscale, lr, device), crop=self.scale) for lr in self.lrs]
-        return sum(scores) / len(scores)
+        """The mean over the images NIQE can score (two 96x96 patches with texture); NaN if none can,
+        rather than ending a long run at its validation."""
+        scores = []
+        for lr in self.lrs:
+            try:
+                scores.append(self.niqe.score_image(_super_resolve(upscale, lr, device), crop=self.scale))
+            except SrganError:
+                continue
+        return sum(scores) / len(scores) if scores else float("nan")
 
 
 def _super_resolve(upscale: Callable[[torch.Tensor], torch.Tensor], lr: torch.Tensor, device: torch.device
