@@ -50,6 +50,21 @@ def test_compact_state_continues_weights_ema_and_schedule(shared, tmp_path, one_
     assert resumed.warmup_start == 4
 
 
+def test_checkpoint_and_compact_state_load_as_the_runs_ema_generator(shared, tmp_path, one_thread):
+    """`srgan upscale --model runs/x/checkpoints/ckpt_N.pt` (or a resume state) runs the EMA weights in
+    the network the run's config names (here a 1-block, width-8 override of the preset), as its export."""
+    run = Trainer(_config(shared, tmp_path / "a", "train.iterations=3", "train.checkpoint_every=3"))
+    run.fit()
+    compact = run.save_resume_state(tmp_path / "state.safetensors")
+    exported = load_model(tmp_path / "a" / "generator.safetensors")
+    for source, tolerance in ((list_checkpoints(tmp_path / "a")[-1], 0.0), (compact, 1e-3)):
+        model = load_model(source)
+        assert (model.config.blocks, model.config.width) == (1, 8)
+        for name, value in exported.state_dict().items():
+            torch.testing.assert_close(model.state_dict()[name], value, rtol=tolerance, atol=tolerance)
+        assert not torch.equal(model.state_dict()["head.0.weight"], run.generator.state_dict()["head.0.weight"])
+
+
 def test_compact_state_of_a_gan_keeps_a_small_discriminator(shared, tmp_path, one_thread):
     gan = ["discriminator={type: vgg, width: 8, pool_size: 1, dense: 16}",
            "losses.adversarial={type: bce, weight: 1e-3}"]

@@ -26,7 +26,7 @@ import torch
 
 from srgan import api
 from srgan.models.registry import build
-from srgan.models.weights import SHIPPED_DIR, load_model, read_metadata
+from srgan.models.weights import SHIPPED_DIR, read_weights
 
 SHARED = Path(os.environ.get("SRGAN_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 DATASETS = ("Set5", "Set14", "BSD100")
@@ -34,25 +34,12 @@ DATASETS = ("Set5", "Set14", "BSD100")
 
 def load_source(path: Path) -> tuple[torch.nn.Module, dict]:
     """The generator (EMA weights where present) and what is known of its training."""
-    if path.suffix == ".pt" or read_metadata(path).get("format") == "srgan-resume-1":
-        from srgan.models.registry import preset_config
-        from srgan.training.resume_state import load_resume_state
-
-        if path.suffix == ".pt":
-            from srgan.training.checkpoint import load_checkpoint
-
-            state = load_checkpoint(path)
-        else:
-            state = load_resume_state(path)
-        spec = state["config"]["model"]
-        model = build(preset_config(spec["preset"], **spec.get("generator", {})))
-        model.load_state_dict(state.get("ema") or state["generator"])
-        info = {"preset": spec["preset"], "iterations": int(state["iteration"]), "config": state["config"]}
-        return model.eval(), info
-    model = load_model(path)
-    meta = read_metadata(path)
-    return model, {"preset": meta.get("preset"), "iterations": meta.get("iterations"),
-                   "config": meta.get("training_config")}
+    weights = read_weights(path)
+    model = build(weights.config)
+    model.load_state_dict(weights.state)
+    meta = weights.metadata
+    return model.eval(), {"preset": meta.get("preset"), "iterations": meta.get("iterations"),
+                          "config": meta.get("training_config")}
 
 
 def fp16_max_level_change(model: torch.nn.Module) -> int:

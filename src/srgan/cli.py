@@ -96,8 +96,8 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", metavar="OUT",
                    help="output file (one input) or folder (default: next to each input)")
     p.add_argument("--model", default=None, metavar="NAME|PATH",
-                   help=f"shipped weights name, a weights file or an .onnx file from `srgan export` "
-                        f"(default: {api.DEFAULT_MODEL})")
+                   help=f"shipped weights name, a weights file (also a training checkpoint or resume state: "
+                        f"its EMA weights) or an .onnx file from `srgan export` (default: {api.DEFAULT_MODEL})")
     p.add_argument("--outscale", type=float, metavar="FLOAT",
                    help="final size as a factor of the input (default: the model's scale)")
     p.add_argument("--tile", default="auto", metavar="auto|N",
@@ -235,7 +235,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
                                    "with the reason; the others are scored), 2 nothing could be done, 130 "
                                    "interrupted.")
     p.add_argument("--model", action="append", required=True, metavar="PRESET|WEIGHTS|bicubic|lanczos",
-                   help="model to score (repeat for several)")
+                   help="model to score (repeat for several; a training checkpoint scores its EMA weights)")
     p.add_argument("--data", action="append", required=True, metavar="DIR", help="folder of HR images (repeatable)")
     p.add_argument("--scale", type=int, required=True, choices=(2, 4, 8), help="upscaling factor")
     p.add_argument("--out", metavar="DIR", help="write results.csv, results.json and report.html here")

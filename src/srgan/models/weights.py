@@ -113,8 +113,9 @@ class WeightsFile:
 def read_weights(path_or_name: str | os.PathLike, *, preset: str | None = None) -> WeightsFile:
     """A weights file (or shipped name) read safely: `.safetensors`, or any other file with
     `torch.load(weights_only=True)`, which refuses everything but tensors and plain containers. The
-    network comes from srgan's metadata, else from `preset`, else from the tensor names and shapes
-    (`srgan.models.foreign`: ESRGAN, Real-ESRGAN, BSRGAN, Compact, MSRResNet)."""
+    network comes from srgan's metadata (or, for srgan's training checkpoints and resume states, the
+    run's config; their EMA weights are read), else from `preset`, else from the tensor names and
+    shapes (`srgan.models.foreign`: ESRGAN, Real-ESRGAN, BSRGAN, Compact, MSRResNet)."""
     path = _resolve(path_or_name)
     state, meta = _read_tensors(path)
     layout = "srgan"
@@ -122,6 +123,8 @@ def read_weights(path_or_name: str | os.PathLike, *, preset: str | None = None) 
         raise SrganError(f"{path}: damaged srgan metadata: 'config' is not a JSON mapping of the network's settings")
     if isinstance(meta.get("config"), dict):
         config = _build_config(meta, path)
+    elif isinstance(meta.get("training_config"), dict):
+        config = _config_of_run(meta["training_config"], path)
     elif preset is not None:
         config = preset_config(preset)
         with contextlib.suppress(SrganError):  # a community file named with its preset: srgan's names
@@ -227,6 +230,17 @@ def _resolve(path_or_name: str | os.PathLike) -> Path:
                      f"or preset ({', '.join(names())})")
 
 
+def _config_of_run(config: dict[str, Any], path: Path) -> GeneratorConfig:
+    """The network a training config names: `model.preset` with its `model.generator` overrides."""
+    model = config.get("model")
+    if not isinstance(model, dict) or not isinstance(model.get("preset"), str):
+        raise SrganError(f"{path}: its training config names no model.preset")
+    try:
+        return preset_config(model["preset"], **(model.get("generator") or {}))
+    except (SrganError, TypeError) as exc:
+        raise SrganError(f"{path}: {one_line(exc)}") from exc
+
+
 def _build_config(meta: dict[str, Any], path: Path) -> GeneratorConfig:
     """The config a file's srgan metadata describes ({"architecture", "config"})."""
     architecture = meta.get("architecture", OLD_ARCHITECTURE)
@@ -238,19 +252,25 @@ def _build_config(meta: dict[str, Any], path: Path) -> GeneratorConfig:
         raise SrganError(f"{path}: {exc}") from exc
 
 
-CONTAINERS = ("generator_ema", "params_ema", "generator", "params", "state_dict", "model")
-"""Keys under which training code nests a generator's state dict, most wanted first: srgan's
-checkpoints (EMA first), BasicSR / Real-ESRGAN (`params_ema` before `params`, as their inference
-script prefers), Lightning and other trainers (`state_dict`, `model`)."""
+CONTAINERS = ("params_ema", "generator", "params", "state_dict", "model")
+"""Keys under which training code nests a generator's state dict, most wanted first: BasicSR /
+Real-ESRGAN (`params_ema` before `params`, as their inference script prefers), Lightning and other
+trainers (`generator`, `state_dict`, `model`). srgan's own checkpoints are read by their layout."""
 
 
 def _read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The state dict of a file (containers unwrapped, DataParallel's `module.` prefix removed) and
-    its metadata."""
+    its metadata; for srgan's training checkpoints and resume states, the EMA weights (else the raw
+    generator's) with the metadata an exported generator has (`_run_metadata`)."""
     if path.suffix.lower() == ".safetensors":
         from safetensors.torch import load_file
 
+        from srgan.training import resume_state
+
         meta = read_metadata(path)
+        if meta.get("format") == resume_state.FORMAT:
+            run = resume_state.load_resume_state(path)
+            return run["ema"] or run["generator"], _run_metadata(run["config"], run["iteration"])
         try:
             obj: Any = load_file(str(path))
         except Exception as exc:  # safetensors raises several types for a damaged file
@@ -261,12 +281,22 @@ def _read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             raise SrganError(f"{path}: expected a state dict, found {type(obj).__name__}")
         if isinstance(obj.get("config"), dict) and "scale" in obj["config"]:
             meta = {"config": obj["config"], "architecture": obj.get("architecture", OLD_ARCHITECTURE)}
+        elif isinstance(obj.get("config"), dict) and isinstance(obj.get("generator"), dict):  # srgan's checkpoint
+            meta = _run_metadata(obj["config"], obj.get("iteration"))
+            obj = obj["ema"] if isinstance(obj.get("ema"), dict) else obj["generator"]
     while isinstance(obj, dict) and (key := next((k for k in CONTAINERS if isinstance(obj.get(k), dict)), None)):
         obj = obj[key]
     state = {k.removeprefix("module."): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
     if not state:
         raise SrganError(f"{path}: holds no tensors")
     return state, meta
+
+
+def _run_metadata(config: dict[str, Any], iteration: Any) -> dict[str, Any]:
+    """What `Trainer.export` writes into generator.safetensors, for a run's checkpoint or resume state."""
+    model = config.get("model")
+    return {"preset": model.get("preset") if isinstance(model, dict) else None, "iterations": iteration,
+            "training_config": config}
 
 
 def safe_torch_load(path: str | os.PathLike, what: str = "PyTorch weights file") -> Any:
