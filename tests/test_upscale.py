@@ -95,20 +95,40 @@ def test_grayscale_goes_through_the_rgb_model_and_back_to_one_channel(generator)
 
 
 def test_default_model_ships_and_beats_bicubic(shared):
-    """The shipped default is trained: on Set5 butterfly (MATLAB-bicubic LR) `srgan.upscale` beats
-    bicubic by more than 1 dB PSNR-Y (whole-set scores: MODELS.md)."""
+    """The shipped default is the GAN model and it is trained: on Set5 butterfly (MATLAB-bicubic LR)
+    `srgan.upscale` beats bicubic by more than 1 dB PSNR-Y (whole-set scores: MODELS.md)."""
     from srgan.data.degradation import degrade, mod_crop
     from srgan.evaluation.runner import bicubic_upscaler
     from srgan.imaging.io import read_8bit
     from srgan.metrics.psnr_ssim import psnr_y
 
-    assert DEFAULT_MODEL == "srresnet_x4"
+    assert DEFAULT_MODEL == "srgan_x4"
     hr = mod_crop(read_8bit(shared / "datasets" / "Set5" / "butterfly.png"), 4)
     lr = degrade(hr, 4)
     sr = srgan.upscale(Image.fromarray(lr.permute(1, 2, 0).numpy()))
     sr = torch.from_numpy(np.array(sr)).permute(2, 0, 1)
     assert sr.shape == hr.shape
     assert psnr_y(sr, hr, 4) > psnr_y(bicubic_upscaler(4)(lr), hr, 4) + 1.0
+
+
+def test_cli_without_model_runs_the_shipped_gan_and_needs_no_network(tmp_path, capsys, monkeypatch):
+    """`srgan upscale photo.png` on a machine with no network: every socket and the torch hub refuse,
+    and the output is exactly what the shipped srgan_x4 makes of the photo."""
+    import socket
+
+    def offline(*args, **kwargs):
+        raise OSError("network is off in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", offline)
+    monkeypatch.setattr(socket, "create_connection", offline)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    photo = _rgb(24, 20)
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    code, _, err = _cli(capsys, str(tmp_path / "photo.png"))
+    assert code == 0, err
+    written = np.array(Image.open(tmp_path / "photo_x4.png"))
+    assert written.shape == (96, 80, 3)
+    assert np.array_equal(written, srgan.upscale(photo, model="srgan_x4"))
 
 
 def test_a_preset_without_shipped_weights_is_a_clear_error_not_random_weights():

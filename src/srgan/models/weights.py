@@ -27,8 +27,9 @@ FORMAT = "srgan-generator-1"
 OLD_ARCHITECTURE = "srresnet"
 """What weight and ONNX files written before architectures were named (no architecture key) hold."""
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_MODEL = "srresnet_x4"
-"""The shipped weights `srgan upscale` uses by default: SRResNet x4 pre-trained with an L1 loss."""
+DEFAULT_MODEL = "srgan_x4"
+"""The shipped weights `srgan upscale` uses by default: the GAN-trained x4 model (realistic textures);
+`srresnet_x4` is its PSNR-oriented starting point (smoother, higher PSNR)."""
 
 
 def shipped_weights() -> list[str]:

@@ -1,0 +1,69 @@
+"""Measure the two-pixel checkerboard a GAN generator leaves in flat areas, and why the VGG loss
+does not remove it (MODELS.md, srgan_x4).
+
+1. What the configured VGG19 feature loss charges for a +-4-level checkerboard added to an HR image,
+   against +-4 levels of random noise of the same energy: the ImageNet VGG19 is nearly blind to it.
+2. For each model (shipped name, weights file, or a training checkpoint: its EMA), the checkerboard's
+   local amplitude in 8-bit levels: the error (SR - HR) times (-1)^(x+y), averaged over 8x8 blocks,
+   absolute value, mean over Set5 butterfly and the first six BSD100 images (MATLAB-bicubic LR).
+
+    python docs/checkerboard.py srresnet_x4 srgan_x4 ../runs/srgan_x4/checkpoints/ckpt_000002000.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from srgan.data.degradation import benchmark_hr, degrade
+from srgan.evaluation.runner import model_upscaler
+from srgan.losses.perceptual import LEDIG_FEATURE_SCALE, PerceptualLoss
+
+SHARED = Path(os.environ.get("SRGAN_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+VGG = SHARED / "weights" / "vgg19_features_conv1_1-conv3_4_imagenet.safetensors"
+LAYERS = {"relu2_2": 0.1, "relu3_4": 0.05}  # configs/srgan_nobn_x4.yaml
+
+
+def _checker(height: int, width: int) -> torch.Tensor:
+    yy, xx = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    return (-1.0) ** (yy + xx)
+
+
+def vgg_blindness() -> None:
+    hr = benchmark_hr(SHARED / "datasets" / "Set5" / "butterfly.png", 4).float().unsqueeze(0) / 255
+    level = 4 / 255
+    torch.manual_seed(0)
+    patterns = {"checkerboard": level * _checker(*hr.shape[-2:]), "random +-4": level * torch.randn(hr.shape[-2:]).sign()}
+    for layer, weight in LAYERS.items():
+        loss = PerceptualLoss({layer: weight}, criterion="l1", feature_scale=LEDIG_FEATURE_SCALE, weights=VGG)
+        costs = {name: loss(hr + pattern, hr).item() for name, pattern in patterns.items()}
+        print(f"{layer} x{weight}: " + ", ".join(f"{k} {v:.4f}" for k, v in costs.items())
+              + f" ({costs['random +-4'] / costs['checkerboard']:.0f}x)")
+
+
+@torch.no_grad()
+def amplitude(model: str, images: list[Path]) -> float:
+    upscale, total = model_upscaler(model, 4), 0.0
+    for path in images:
+        hr = benchmark_hr(path, 4)
+        error = (upscale(degrade(hr, 4)).float() - hr.float())[:, 4:-4, 4:-4]
+        total += F.avg_pool2d((error * _checker(*error.shape[-2:])).unsqueeze(0), 8).abs().mean().item()
+    return total / len(images)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="+", help="shipped names, weight files or training checkpoints (x4)")
+    args = parser.parse_args()
+    vgg_blindness()
+    images = [SHARED / "datasets" / "Set5" / "butterfly.png", *sorted((SHARED / "datasets" / "BSD100").iterdir())[:6]]
+    for model in args.models:
+        print(f"{model}: checkerboard amplitude {amplitude(model, images):.2f} levels")
+
+
+if __name__ == "__main__":
+    main()
