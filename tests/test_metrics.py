@@ -60,10 +60,12 @@ def _shipped_scores() -> list[tuple[str, int, str, dict]]:
 def test_shipped_models_reproduce_their_recorded_scores(shared, name, scale, dataset, recorded):
     """`srgan eval --model NAME` (through the inference engine, fp32, CPU) gives the PSNR / SSIM that
     `tools/ship_weights.py` measured and stored in the file (what `srgan models`, MODELS.md and the
-    README show), and beats bicubic. Set14 holds a gray image (bridge), run as `srgan upscale` runs it."""
+    README show) to within one unit of the digits shown, and beats bicubic. Set14 holds a gray image
+    (bridge), run as `srgan upscale` runs it. Not exact equality of the rounded values: another CPU's
+    convolution kernels may round a pixel the other way and move a score across a rounding boundary."""
     results = evaluate([name, "bicubic"], [shared / "datasets" / dataset], scale, progress=False, device="cpu")
     got = results.summary(dataset, name)
-    assert (round(got["psnr"], 2), round(got["ssim"], 4)) == (round(recorded["psnr"], 2), round(recorded["ssim"], 4))
+    assert abs(got["psnr"] - recorded["psnr"]) <= 0.01 and abs(got["ssim"] - recorded["ssim"]) <= 1e-4, (got, recorded)
     assert got["psnr"] > results.summary(dataset, "bicubic")["psnr"]
 
 
