@@ -21,11 +21,12 @@ import torch.nn.functional as F
 
 from srgan.data.degradation import benchmark_hr, degrade
 from srgan.evaluation.runner import model_upscaler
-from srgan.losses.perceptual import LEDIG_FEATURE_SCALE, PerceptualLoss
+from srgan.losses.perceptual import PerceptualLoss
+from srgan.training.config import load_config
 
 SHARED = Path(os.environ.get("SRGAN_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 VGG = SHARED / "weights" / "vgg19_features_conv1_1-conv3_4_imagenet.safetensors"
-LAYERS = {"relu2_2": 0.1, "relu3_4": 0.05}  # configs/srgan_nobn_x4.yaml
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "srgan_nobn_x4.yaml"  # srgan_x4's run
 
 
 def _checker(height: int, width: int) -> torch.Tensor:
@@ -38,8 +39,9 @@ def vgg_blindness() -> None:
     level = 4 / 255
     torch.manual_seed(0)
     patterns = {"checkerboard": level * _checker(*hr.shape[-2:]), "random +-4": level * torch.randn(hr.shape[-2:]).sign()}
-    for layer, weight in LAYERS.items():
-        loss = PerceptualLoss({layer: weight}, criterion="l1", feature_scale=LEDIG_FEATURE_SCALE, weights=VGG)
+    spec = load_config(CONFIG).losses["perceptual"]
+    for layer, weight in spec["layers"].items():
+        loss = PerceptualLoss({layer: weight}, criterion=spec["criterion"], feature_scale=spec["feature_scale"], weights=VGG)
         costs = {name: loss(hr + pattern, hr).item() for name, pattern in patterns.items()}
         print(f"{layer} x{weight}: " + ", ".join(f"{k} {v:.4f}" for k, v in costs.items())
               + f" ({costs['random +-4'] / costs['checkerboard']:.0f}x)")
