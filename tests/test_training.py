@@ -115,12 +115,13 @@ def test_gan_phase_starts_from_the_phase1_export_and_records_validation(shared, 
     # one step at lr 1e-12 barely moves the weights: the GAN phase really started from phase 1
     assert all(torch.allclose(before[k].float(), after[k].float(), atol=1e-6) for k in before
                if "running" not in k and "num_batches" not in k)
-    # the NIQE the run logs is the one `srgan eval --niqe` gives its exported generator
+    # the NIQE the run logs is the one `srgan eval --niqe` gives its exported generator (to 5e-3: the two
+    # paths' convolution kernels differ, and on an AMX Xeon a pixel rounded the other way moved it 2.5e-3)
     logged = re.search(r"NIQE on niqe: ([\d.]+)", (phase2 / "train.log").read_text()).group(1)
     scored = evaluate([str(phase2 / "generator.safetensors")], [niqe_images], 4, niqe_model=niqe_model,
                       progress=False, device="cpu")
     assert float(logged) == pytest.approx(scored.summary("niqe", str(phase2 / "generator.safetensors"))["niqe"],
-                                          abs=2e-4)
+                                          abs=5e-3)
 
 
 def test_init_with_a_different_architecture_is_refused(shared, vgg_weights, tmp_path, capsys):
