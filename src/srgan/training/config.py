@@ -62,6 +62,12 @@ class DataConfig:
     cache_mb: int = 2048
     workers: int = 0  # 0: load in the training process (fastest on a 2-core CPU; see dataset.py)
     quantize_lr: bool = True  # round LR to 8 bits like the evaluation protocol's uint8 LR images
+    # how the LR input is made from the HR crop: {type: bicubic | realesrgan | bsrgan, options...}
+    # (srgan.data.degradations); None is the benchmark protocol, MATLAB bicubic
+    degradation: dict[str, Any] | None = None
+    # Real-ESRGAN's unsharp-masked ground truth: degrade the sharpened crop and learn the sharpened
+    # target for the content losses; the discriminator still sees the plain HR crop as real
+    sharpen_hr: bool = False
 
 
 @dataclass
@@ -268,6 +274,10 @@ def validate(config: Config) -> None:
         raise SrganError("validation.niqe_folder and validation.niqe_model go together (the folder to score, "
                          "and niqe_pris_params.npz)")
     _check_losses_and_discriminator(config)
+    if d.degradation is not None:
+        from srgan.data.degradations import DEGRADATIONS
+
+        d.degradation = _typed(DEGRADATIONS, d.degradation, "data.degradation")
     rec = config.recursive
     if rec.enabled:
         if generator_config(config).scale != 2:
@@ -321,7 +331,8 @@ def _typed(registry: Registry, spec: Any, where: str, weighted: bool = False) ->
         if head["weight"] < 0:
             raise SrganError(f"{where}.weight: must not be negative, got {head['weight']}")
     checked = registry.options(kind, options, prefix=f"{where}.")
-    defaults = {k: d for k, (_, d) in parameters(registry.get(kind)).items() if d is not REQUIRED}
+    defaults = {k: list(d) if isinstance(d, tuple) else d  # lists, as a saved config reads back
+                for k, (_, d) in parameters(registry.get(kind)).items() if d is not REQUIRED}
     return {**head, **defaults, **checked}  # defaults spelled out, so a saved config says everything
 
 

@@ -175,7 +175,8 @@ class Trainer:
                                  flips=cfg.data.flips, rotations=cfg.data.rotations,
                                  jitter=dataclasses.asdict(cfg.data.color_jitter),
                                  small_images=cfg.data.small_images, cache_bytes=cfg.data.cache_mb << 20,
-                                 quantize_lr=cfg.data.quantize_lr, warn=self.dist.main)
+                                 quantize_lr=cfg.data.quantize_lr, degradation=self._degradation(),
+                                 sharpen_hr=cfg.data.sharpen_hr, warn=self.dist.main)
         self.validator = self.niqe_probe = None
         if cfg.validation.folder and self.dist.main:
             from srgan.training.validation import NiqeProbe, Validator
@@ -186,6 +187,15 @@ class Trainer:
         self.last_psnr: float | None = None
 
     # ------------------------------------------------------------ setup helpers
+    def _degradation(self) -> Any:
+        spec = self.config.data.degradation
+        if spec is None:
+            return None
+        from srgan.data.degradations import DEGRADATIONS
+
+        options = {k: v for k, v in spec.items() if k != "type"}
+        return DEGRADATIONS.get(spec["type"])(**options)  # checked by config.validate
+
     def _seed(self, seed: int) -> None:
         random.seed(seed)
         np.random.seed(seed % 2**32)
@@ -367,11 +377,14 @@ class Trainer:
             mid = self.stage1(lr).float()
         return round_to_8bit(mid).contiguous(memory_format=self.memory_format), hr
 
-    def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
+    def train_step(self, lr: torch.Tensor, hr: torch.Tensor, hr_real: torch.Tensor | None = None) -> dict[str, float]:
+        """One update; `hr` is the content losses' target, `hr_real` (default `hr`) what D sees as real."""
         cfg = self.config
         lr = lr.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         hr = hr.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         x, target = self._pair(lr, hr)
+        real = target if hr_real is None or self.rec.enabled else \
+            hr_real.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         use_gan = self.discriminator is not None and not self._in_stage1(self.iteration)
         stats: dict[str, float] = {}
         self.generator.train()
@@ -385,7 +398,7 @@ class Trainer:
             disc.requires_grad_(True)
             for _ in range(cfg.optim.d_steps):
                 with self._autocast():
-                    real_logits = disc(target)
+                    real_logits = disc(real)
                     fake_logits = disc(sr.detach())
                 d_loss, d_stats = self.d_objective(real_logits, fake_logits)
                 stats.update(d_stats)
@@ -398,7 +411,7 @@ class Trainer:
             plain = _unwrap(disc)  # no DDP hooks: D is not updated by the generator step
             with self._autocast():
                 fake_logits = plain(sr)
-                real_logits = plain(target).detach() if self.g_objective.needs_real_logits else None
+                real_logits = plain(real).detach() if self.g_objective.needs_real_logits else None
             g_loss, g_stats = self.g_objective(sr, target, fake_logits, real_logits)
         else:
             g_loss, g_stats = self.g_objective(sr, target, None, None)
@@ -517,8 +530,8 @@ class Trainer:
             loader = make_loader(self.data, batch_size=cfg.data.batch_size, start=self.iteration, stop=segment_end,
                                  rank=self.dist.rank, world_size=self.dist.world_size, workers=cfg.data.workers,
                                  pin_memory=pin)
-            for lr, hr in loader:
-                stats = self.train_step(lr, hr)
+            for batch in loader:
+                stats = self.train_step(*batch)
                 self.iteration += 1
                 monitor.step(self.iteration, stats)
                 if self.iteration % t.checkpoint_every == 0:
