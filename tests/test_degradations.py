@@ -168,3 +168,30 @@ def test_sharpened_training_pairs_give_the_discriminator_the_plain_crop(shared):
     lr, sharp, hr = data[0]
     assert lr.shape == (3, 16, 16) and sharp.shape == hr.shape == (3, 64, 64)
     assert torch.equal(sharp, steps.unsharp_mask(hr)) and not torch.equal(sharp, hr)
+
+
+def test_srgan_degrade_writes_seeded_lr_copies_named_like_their_inputs(shared, tmp_path, capsys):
+    from srgan.cli import main
+
+    src = tmp_path / "hr"
+    src.mkdir()
+    for name in ("baby.png", "bird.png"):
+        with Image.open(shared / "datasets" / "Set5" / name) as im:
+            im.crop((0, 0, 66, 50)).save(src / name)
+    out = tmp_path / "lr"
+    assert main(["degrade", str(src), str(out), "--degradation", "bsrgan", "--seed", "7"]) == 0
+    first = {p.name: np.asarray(Image.open(p)) for p in sorted(out.iterdir())}
+    assert set(first) == {"baby.png", "bird.png"} and first["baby.png"].shape == (12, 16, 3)  # 48x64 mod-cropped
+    # the same seed gives the same files, also for one file alone (seeded by name, not position)
+    again = tmp_path / "again"
+    assert main(["degrade", str(src / "bird.png"), str(again), "--degradation", "bsrgan", "--seed", "7"]) == 0
+    np.testing.assert_array_equal(np.asarray(Image.open(again / "bird.png")), first["bird.png"])
+    # existing outputs, outputs over inputs and bad options: one line, exit 2, nothing changed
+    capsys.readouterr()
+    for args in ([str(src), str(out)], [str(src), str(src), "--overwrite"],
+                 [str(src), str(tmp_path / "x"), "--degradation", "{type: bsrgan, jpeg_prob: high}"],
+                 [str(src / "missing.png"), str(tmp_path / "y")]):
+        assert main(["degrade", *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("srgan: error:") and "\n" not in err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

@@ -123,3 +123,37 @@ def test_factory_rejects_unknown_kinds_and_options() -> None:
         build_discriminator("both", fft={"width": 32})
     with pytest.raises(SrganError, match="negative_slope"):
         build_discriminator("vgg", negative_slope=1.5)
+
+
+def test_unet_discriminator_gives_one_logit_per_pixel_at_any_size() -> None:
+    from srgan.models.unet_discriminator import UNetDiscriminatorSN
+
+    torch.manual_seed(0)
+    model = build_discriminator("unet", width=8)
+    assert isinstance(model, UNetDiscriminatorSN)
+    for h, w in ((64, 64), (50, 77)):
+        out = model(torch.rand(2, 3, h, w))
+        assert out.shape == (2, 1, h, w) and torch.isfinite(out).all()
+    # Real-ESRGAN's published network at width 64: 4,376,897 parameters
+    assert count(build_discriminator("unet")) == 4_376_897
+
+
+def test_unet_discriminator_spectral_norm_holds_every_inner_layer_at_one() -> None:
+    """After the power iterations of a few training steps, the largest singular value of every
+    spectrally normalised convolution (weight as out x in*k*k) is 1, even after an update that
+    scaled the raw weights up 10x."""
+    torch.manual_seed(0)
+    model = build_discriminator("unet", width=8).train()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("original"):
+                p.mul_(10)
+    x = torch.rand(1, 3, 16, 16)
+    for _ in range(150):  # one power iteration per training forward pass
+        model(x)
+    normed = [m for m in model.modules() if isinstance(m, nn.Conv2d) and hasattr(m, "parametrizations")]
+    assert len(normed) == 8  # all but the first convolution and the head
+    for conv in normed:
+        sigma = torch.linalg.matrix_norm(conv.weight.detach().reshape(conv.out_channels, -1), ord=2)
+        assert float(sigma) == pytest.approx(1.0, abs=0.02)
+    assert float(torch.linalg.matrix_norm(model.head.weight.detach().reshape(1, -1), ord=2)) != pytest.approx(1.0, abs=0.02)

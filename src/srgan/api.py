@@ -357,6 +357,15 @@ def write_report(results: Any, out_dir: str | Path) -> dict[str, Path]:
     return write(results, out_dir)
 
 
+def degrade_files(sources: Sequence[str | Path], output: str | Path, *, degradation: Any = "realesrgan",
+                  scale: int = 4, seed: int = 0, overwrite: bool = False) -> list[Path]:
+    """Degraded LR copies of images (a training degradation by name or `{type: ..., options}`),
+    seeded per file name: see what a model trains on, or make a fixed validation set."""
+    from srgan.data.degrade_files import degrade_files as degrade
+
+    return degrade(sources, output, degradation=degradation, scale=scale, seed=seed, overwrite=overwrite)
+
+
 def train(config: Any, overrides: Sequence[str] = (), *, run_dir: str | Path | None = None,
           resume: str | None = None, overwrite: bool = False) -> Path | None:
     """Train from a YAML config file (with `section.key=value` overrides) or a `Config`; returns the

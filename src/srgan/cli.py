@@ -264,6 +264,39 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 1 if results.skipped else 0
 
 
+# ---------------------------------------------------------------- degrade
+def _add_degrade(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("degrade", help="write degraded LR copies of images, as a training degradation makes them",
+                       description="Each file gets the LR its training degradation would give it, seeded by --seed "
+                                   "and its file name (the same on any machine): to look at what a model learns "
+                                   "from, or to make a fixed validation set. Outputs are PNGs named like the inputs.")
+    p.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders")
+    p.add_argument("output", metavar="OUT", help="output folder")
+    p.add_argument("--degradation", default="realesrgan", metavar="NAME|{type: NAME, ...}",
+                   help="bicubic, realesrgan (default) or bsrgan, or a YAML mapping with options")
+    p.add_argument("--scale", type=int, default=4, choices=(2, 4, 8), help="downscaling factor (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random degradations (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.set_defaults(func=_run_degrade)
+
+
+def _run_degrade(args: argparse.Namespace) -> int:
+    import yaml
+
+    spec = args.degradation
+    if spec.lstrip().startswith("{"):
+        try:
+            spec = yaml.safe_load(spec)
+        except yaml.YAMLError as exc:
+            raise SrganError(f"--degradation: not a YAML mapping ({str(exc).splitlines()[0]})") from exc
+    if not isinstance(spec, (str, dict)):
+        raise SrganError(f"--degradation: expected a name or a mapping with a type, got {args.degradation!r}")
+    written = api.degrade_files(args.inputs, args.output, degradation=spec, scale=args.scale,
+                                seed=args.seed, overwrite=args.overwrite)
+    print(f"wrote {len(written)} degraded images to {args.output}")
+    return 0
+
+
 # ---------------------------------------------------------------- train
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a generator (and discriminator) from a YAML config",
@@ -329,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"srgan {api.__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_upscale, _add_train, _add_eval, _add_export, _add_models, _add_inspect, _add_serve):
+    for add in (_add_upscale, _add_train, _add_eval, _add_degrade, _add_export, _add_models, _add_inspect, _add_serve):
         add(sub)
     return parser
 
