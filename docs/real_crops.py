@@ -1,0 +1,72 @@
+"""Render the zoomed RealSRSet crops of MODELS.md and the README: real low-resolution photos (an old
+scan with grain, a phone photo with sensor noise, a JPEG with blocks, a gray portrait), no HR.
+
+Columns: the input (nearest-neighbour x4, to see its noise and blocks), bicubic x4, then each model
+through the inference engine as `srgan upscale` runs it (fp32, CPU). Each window is 56x56 input
+pixels, chosen by hand where grain, noise or blocks meet faces, letters and edges.
+
+    python docs/real_crops.py                                          # srgan_x4 and srgan_real_x4 if shipped
+    python docs/real_crops.py --models srgan_x4 runs/x/generator.safetensors --out /tmp/real.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from srgan.evaluation.runner import bicubic_upscaler, model_upscaler
+from srgan.imaging.io import read_8bit
+from srgan.models.weights import SHIPPED_DIR
+
+HERE = Path(__file__).resolve().parent
+SHARED = Path(os.environ.get("SRGAN_SHARED", HERE.parents[1] / "shared"))
+SCALE, SIZE = 4, 56
+# (image, top, left) in input pixels
+WINDOWS = [("oldphoto2", 50, 50), ("dped_crop00061", 52, 0), ("building", 20, 20), ("Lincoln", 50, 48)]
+
+
+def _tile(image: torch.Tensor, top: int, left: int, label: str) -> Image.Image:
+    crop = image[:, top * SCALE:(top + SIZE) * SCALE, left * SCALE:(left + SIZE) * SCALE]
+    picture = Image.fromarray(crop.permute(1, 2, 0).numpy().astype(np.uint8))
+    framed = Image.new("RGB", (picture.width, picture.height + 14), "white")
+    framed.paste(picture, (0, 14))
+    ImageDraw.Draw(framed).text((2, 1), label, fill="black")
+    return framed
+
+
+def render(models: list[str]) -> Image.Image:
+    upscalers = [("bicubic", bicubic_upscaler(SCALE))]
+    upscalers += [(Path(m).stem if m.endswith(".safetensors") else m,
+                   model_upscaler(m, SCALE, device="cpu", precision="fp32", tile=None)) for m in models]
+    rows = []
+    for name, top, left in WINDOWS:
+        lr = read_8bit(SHARED / "datasets" / "RealSRSet" / f"{name}.png").expand(3, -1, -1).contiguous()
+        nearest = lr.repeat_interleave(SCALE, -1).repeat_interleave(SCALE, -2)
+        rows.append([_tile(nearest, top, left, f"{name}: input")]
+                    + [_tile(upscale(lr), top, left, label) for label, upscale in upscalers])
+    width, height = rows[0][0].size
+    sheet = Image.new("RGB", ((width + 4) * len(rows[0]) - 4, (height + 4) * len(rows) - 4), "white")
+    for r, tiles in enumerate(rows):
+        for c, tile in enumerate(tiles):
+            sheet.paste(tile, (c * (width + 4), r * (height + 4)))
+    return sheet
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    shipped = [n for n in ("srgan_x4", "srgan_real_x4") if (SHIPPED_DIR / f"{n}.safetensors").exists()]
+    parser.add_argument("--models", nargs="+", default=shipped, help="names or weight files (x4)")
+    parser.add_argument("--out", type=Path, default=HERE / "images" / "real_x4.png")
+    args = parser.parse_args()
+    sheet = render(args.models)
+    sheet.save(args.out, optimize=True)
+    print(f"{args.out}: {sheet.size[0]}x{sheet.size[1]}, {args.out.stat().st_size // 1024} KB")
+
+
+if __name__ == "__main__":
+    main()
