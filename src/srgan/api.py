@@ -59,6 +59,7 @@ __all__ = [
     "upscale",
     "upscale_demo",
     "upscale_files",
+    "upscale_video",
     "write_report",
 ]
 
@@ -148,6 +149,49 @@ def upscale_files(inputs: Sequence[str | Path], output: str | Path | None = None
     if part.torchrun and part.index == 0:
         summary.job_totals = (f"all {part.count} ranks: upscaled {done:.0f} image(s), skipped {skipped:.0f}, "
                               f"{kept:.0f} already done, {megapixels:.2f} output MP")
+    return summary
+
+
+def upscale_video(inputs: str | Path | Sequence[str | Path], output: str | Path | None = None, *,
+                  options: UpscaleOptions | None = None, video: Any = None, suffix: str | None = None,
+                  overwrite: bool = False, recursive: bool = False, progress: bool = False,
+                  cache: ModelCache | None = None, shard: str | None = None, **video_fields: Any) -> Any:
+    """Upscale video files (or folders / globs of them) with sound, timing and colours kept; each
+    output is STEM + SUFFIX + the input's extension next to it, under `output` (a folder), or
+    `output` itself for one input. `video` / `video_fields`: a `VideoOptions` and any of its fields
+    (`codec="h265"`, `crf=20`, `start=10`, `frames=100`, `segment_frames=240`). A killed run
+    rerun with the same arguments resumes from its last finished segment. `shard` splits whole
+    files as in `upscale_files`. A failing file is skipped and named in the returned
+    `VideoSummary`, unless it is the only input, whose error is raised."""
+    from srgan.inference import batch
+    from srgan.inference import video as vid
+    from srgan.inference.shard import resolve_shard
+
+    opts = options or UpscaleOptions()
+    settings = vid.with_fields(video, **video_fields)
+    names = [str(inputs)] if isinstance(inputs, (str, Path)) else [str(i) for i in inputs]
+    part = resolve_shard(shard)
+    runner = get_runner(opts.replace(device=part.device(opts.device)), cache)
+    files = vid.list_videos(names, recursive=recursive)
+    if not files:
+        raise SrganError("no input given")
+    out = None if output is None else Path(output)
+    jobs = [Job(name=str(src), target=vid.video_target(src, base, out, batch.output_suffix(suffix, opts, runner.scale),
+                                                       len(files) == 1), source=src) for src, base in files]
+    batch.check_paths(jobs)
+    summary = vid.VideoSummary(label=part.label)
+    for job in (jobs[i] for i in part.select([j.source for j in jobs])):
+        if job.target.exists() and not overwrite and len(jobs) > 1:
+            summary.existing += 1
+            continue
+        try:
+            summary.done.append(vid.upscale_video_file(job.source, job.target, runner, opts, settings,
+                                                       overwrite=overwrite, progress=progress))
+        except SrganError as exc:
+            if len(jobs) == 1:
+                raise
+            log.warning("skipped %s: %s", job.name, exc)
+            summary.skipped.append((job.name, str(exc)))
     return summary
 
 
