@@ -49,6 +49,7 @@ __all__ = [
     "export_weights",
     "format_table",
     "inspect_weights",
+    "is_video_job",
     "list_models",
     "load_model",
     "manifest_summary",
@@ -193,6 +194,14 @@ def upscale_video(inputs: str | Path | Sequence[str | Path], output: str | Path 
             log.warning("skipped %s: %s", job.name, exc)
             summary.skipped.append((job.name, str(exc)))
     return summary
+
+
+def is_video_job(inputs: Sequence[str | Path], *, recursive: bool = False) -> bool:
+    """Whether `srgan upscale INPUTS` means videos: a video file is named, or a folder holds videos
+    and no images."""
+    from srgan.inference.video import is_video_job as videos
+
+    return videos([str(i) for i in inputs], recursive=recursive)
 
 
 def manifest_summary(manifests: Sequence[str | Path]) -> ManifestTotals:

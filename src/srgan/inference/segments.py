@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import io
 import logging
 import os
 import struct
@@ -187,23 +188,43 @@ def join_segments(parts: Path, count: int, source: Path, target: str, fmt: str, 
 
 
 def _other_streams(src: Any, out: Any) -> dict[int, tuple[Any, Any]]:
-    """Input stream index -> (output stream, AAC encoder or None) for every audio and subtitle stream
-    the output can hold: copied when it holds the codec, audio re-encoded to AAC otherwise."""
+    """Input stream index -> (output stream, audio encoder or None) for every audio and subtitle
+    stream the output can hold: copied when it holds the codec, audio re-encoded otherwise (to AAC,
+    or where the container cannot hold AAC either, as WebM, to its own default: Opus)."""
     streams: dict[int, tuple[Any, Any]] = {}
     supported = out.supported_codecs
+    fallback = "aac" if "aac" in supported else out.default_audio_codec
     for stream in src.streams:
         if stream.type not in ("audio", "subtitle"):
             continue
         name = stream.codec_context.name if stream.codec_context else "unknown"
-        if name in supported:
+        if name in supported and _holds(out.format.name, src.name, stream.index):
             streams[stream.index] = (out.add_stream_from_template(stream), None)
-        elif stream.type == "audio" and "aac" in supported:
-            log.warning("audio stream %d (%s) cannot go into this container: re-encoded to AAC", stream.index, name)
-            encoder = out.add_stream("aac", rate=stream.rate, layout=stream.layout)
+        elif stream.type == "audio" and fallback not in (None, "none"):
+            log.warning("audio stream %d (%s) cannot go into this container: re-encoded to %s", stream.index, name,
+                        fallback)
+            encoder = out.add_stream(fallback, rate=stream.rate, layout=stream.layout)
             streams[stream.index] = (encoder, encoder)
         else:
             log.warning("%s stream %d (%s) cannot go into this container: left out", stream.type, stream.index, name)
     return streams
+
+
+def _holds(fmt: str, source: str, index: int) -> bool:
+    """Whether container `fmt` takes the first packet of stream `index` copied (the muxer's list of
+    codecs is not the whole truth: MP4 lists PCM but refuses most channel layouts of it)."""
+    av = require_av()
+    try:
+        with av.open(source) as src, av.open(io.BytesIO(), "w", format=fmt.split(",")[0]) as out:
+            stream = out.add_stream_from_template(src.streams[index])
+            for packet in src.demux(src.streams[index]):
+                if packet.size:
+                    packet.stream = stream
+                    out.mux(packet)
+                    break
+    except av.error.FFmpegError:
+        return False
+    return True
 
 
 def _segment_packets(parts: Path, count: int, video: Any, time_base: Fraction) -> Iterator[tuple[Fraction, Any]]:

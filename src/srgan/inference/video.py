@@ -16,11 +16,13 @@ written to disk but the encoded segments.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import hashlib
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -104,6 +106,8 @@ class VideoOptions:
             raise SrganError(f"codec {self.codec} has no presets")
         if self.codec == "h265":
             options["x265-params"] = "log-level=error"
+        if self.codec == "av1":
+            os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole configuration otherwise: errors only
         if self.codec == "vp9":
             options["b"] = "0"  # constant quality: crf alone
         return Encoding(codec.encoder, pix_fmt, options, width - width % 2, height - height % 2,
@@ -125,38 +129,64 @@ def upscale_video_file(source: Path, target: Path, runner: Runner, options: Upsc
     if target.exists() and not overwrite:
         raise SrganError(f"{target} already exists: pass --overwrite to replace it")
     fmt = container_format(target)
-    info = read_info(source)
-    width, height = output_size(info, runner, options)
-    encoding = video.encoding(info, width, height, fmt)
-    _check_container(fmt, encoding, target)
-    options = fixed_tile(options, runner, info)
-    parts = resume_folder(target, _fingerprint(source, runner, options, video, encoding))
+    with _ffmpeg_errors(source):
+        info = read_info(source)
+        encoding = video.encoding(info, *output_size(info, runner, options), fmt)
+        _check_container(fmt, encoding, target)
+        options = fixed_tile(options, runner, info)
+        parts = resume_folder(target, _fingerprint(source, runner, options, video, encoding))
+        selection, upscaled = _encode_segments(source, parts, runner, options, video, info, encoding, progress)
+        if selection.count == 0:
+            shutil.rmtree(parts, ignore_errors=True)
+            raise SrganError(f"{source}: no frames in the chosen range")
+        segments = -(-selection.count // video.segment_frames)
+        atomic_write(target, lambda tmp: join_segments(parts, segments, source, tmp, fmt, info, encoding,
+                                                       window=selection.window, offset=selection.offset),
+                     overwrite=overwrite)
+    shutil.rmtree(parts, ignore_errors=True)
+    return VideoResult(target, selection.count, upscaled, time.perf_counter() - started)
+
+
+def _encode_segments(source: Path, parts: Path, runner: Runner, options: UpscaleOptions, video: VideoOptions,
+                     info: VideoInfo, encoding: Encoding, progress: bool) -> tuple[Selection, int]:
+    """Decode, upscale and encode the frames of the segments not yet in `parts`, with a progress bar
+    in frames (frames of finished segments count as done). Interrupted: the finished segments stay."""
     done = set(finished_segments(parts))
-    sink = SegmentWriter(parts, video.segment_frames, encoding, info)
-    source_frames, selection = decode_frames(source, info, video, skip=lambda i: i // video.segment_frames in done)
     bar = tqdm(total=_frame_estimate(info, video), desc=source.name, unit="frame", dynamic_ncols=True,
-               disable=not progress, initial=0)
+               disable=not progress)
+
+    def skip(index: int) -> bool:
+        if index // video.segment_frames in done:
+            bar.update()
+            return True
+        return False
+
+    sink = SegmentWriter(parts, video.segment_frames, encoding, info)
+    frames, selection = decode_frames(source, info, video, skip=skip)
     try:
-        upscaled = run_frames(source_frames, sink, lambda im: upscale_loaded(im, runner, options),
+        upscaled = run_frames(frames, sink, lambda image: upscale_loaded(image, runner, options),
                               on_frame=lambda _: bar.update())
         sink.close()
     except BaseException:
         sink.abort()
-        if finished_segments(parts):
-            log.warning("stopped: %d finished segment(s) kept in %s; run the same command again to resume",
-                        len(finished_segments(parts)), parts)
+        kept = len(finished_segments(parts))
+        if kept:
+            log.warning("stopped: %d finished segment(s) kept in %s; run the same command again to resume", kept,
+                        parts)
         raise
     finally:
         bar.close()
-    if selection.count == 0:
-        shutil.rmtree(parts, ignore_errors=True)
-        raise SrganError(f"{source}: no frames in the chosen range")
-    segments = -(-selection.count // video.segment_frames)
-    atomic_write(target, lambda tmp: join_segments(parts, segments, source, tmp, fmt, info, encoding,
-                                                   window=selection.window, offset=selection.offset),
-                 overwrite=overwrite)
-    shutil.rmtree(parts, ignore_errors=True)
-    return VideoResult(target, selection.count, upscaled, time.perf_counter() - started)
+    return selection, upscaled
+
+
+@contextlib.contextmanager
+def _ffmpeg_errors(source: Path) -> Iterator[None]:
+    """An FFmpeg failure not foreseen elsewhere (an encoder refusing a setting, a muxer a stream) as one line."""
+    av = require_av()
+    try:
+        yield
+    except av.error.FFmpegError as exc:
+        raise SrganError(f"{source}: FFmpeg failed: {one_line(exc)}") from exc
 
 
 def read_info(source: Path) -> VideoInfo:
@@ -354,3 +384,18 @@ def video_target(source: Path, base: Path | None, output: Path | None, suffix: s
     if output is None:
         return source.parent / name
     return output / (source.parent.relative_to(base) if base is not None else Path()) / name
+
+
+def is_video_job(inputs: list[str], *, recursive: bool = False) -> bool:
+    from srgan.imaging.folders import list_images
+    from srgan.imaging.video import is_video
+
+    for text in inputs:
+        path = Path(text)
+        if path.is_dir():
+            listing = path.rglob("*") if recursive else path.iterdir()
+            if any(is_video(p) for p in listing) and not list_images(path, recursive):
+                return True
+        elif is_video(path):
+            return True
+    return False
