@@ -217,3 +217,27 @@ def test_run_frames_keeps_order_and_raises_errors():
 
     with pytest.raises(RuntimeError, match="decoder broke"):
         run_frames(failing(), Sink(), lambda im: im)
+
+
+def test_folder_of_videos_is_split_by_whole_files(tmp_path, tiny_weights, capsys):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for name in ("a.mp4", "b.mkv", "c.mov"):
+        make_clip(folder / name, frames=3, audio=name != "c.mov")
+    (folder / "cover.txt").write_text("not a clip")
+    common = ["--model", tiny_weights, "--device", "cpu", "--precision", "fp32"]
+    outputs = []
+    for shard in ("0/2", "1/2"):
+        assert main(["upscale", str(folder), "-o", str(tmp_path / "out"), "--shard", shard, *common]) == 0
+        outputs.append(sorted(p.name for p in (tmp_path / "out").iterdir()))
+        assert "upscaled" in capsys.readouterr().out
+    assert 0 < len(outputs[0]) < 3 and outputs[1] == ["a_x4.mp4", "b_x4.mkv", "c_x4.mov"]
+    assert all(len(frame_times(tmp_path / "out" / name)) == 3 for name in outputs[1])
+
+
+def test_without_pyav_one_line_names_the_extra(tmp_path, tiny_weights, capsys, monkeypatch):
+    clip = make_clip(tmp_path / "clip.mp4", frames=2)
+    monkeypatch.setitem(sys.modules, "av", None)  # import av -> ImportError
+    assert main(["upscale", str(clip), "--model", tiny_weights, "--device", "cpu"]) == 2
+    assert capsys.readouterr().err.strip() == ("srgan: error: video needs PyAV: pip install 'srgan[video]' "
+                                               "(or pip install av)")

@@ -193,6 +193,7 @@ def upscale_video(inputs: str | Path | Sequence[str | Path], output: str | Path 
                 raise
             log.warning("skipped %s: %s", job.name, exc)
             summary.skipped.append((job.name, str(exc)))
+    part.meet_at_the_end([len(summary.done), len(summary.skipped)])  # torchrun: no rank exits while others work
     return summary
 
 

@@ -34,7 +34,7 @@ import torch
 from tqdm import tqdm
 
 from srgan.errors import SrganError, one_line
-from srgan.files import atomic_write, writable_folder
+from srgan.files import atomic_write, make_folder
 from srgan.imaging.video import (
     CODECS,
     VideoInfo,
@@ -271,7 +271,7 @@ def decode_frames(source: Path, info: VideoInfo, video: VideoOptions, *, skip: A
 
 def resume_folder(target: Path, fingerprint: dict) -> Path:
     """`.NAME.srgan-parts` beside `target`, kept if it holds segments of this same job, else made anew."""
-    writable_folder(target.parent)
+    make_folder(target.parent)
     parts = target.parent / f".{target.name}.srgan-parts"
     record = parts / "job.json"
     text = json.dumps(fingerprint, sort_keys=True)
