@@ -38,20 +38,26 @@ VIDEO_SUFFIXES = frozenset(CONTAINERS)
 @dataclass(frozen=True)
 class Codec:
     """An output codec: the FFmpeg encoder, its 8-bit and high-bit-depth pixel formats (None: none),
-    the quality option `--crf` sets and its default, and the default `--preset` (None: no presets)."""
+    the quality option `--crf` sets and its default (None: lossless), the default `--preset` and
+    the presets there are."""
 
     encoder: str
     pix_fmt: str
     pix_fmt_high: str | None
     crf: int | None
     preset: str | None
+    presets: tuple[str, ...] = ()
+
+
+X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")
 
 
 CODECS = {
-    "h264": Codec("libx264", "yuv420p", "yuv420p10le", 18, "medium"),
-    "h265": Codec("libx265", "yuv420p", "yuv420p10le", 20, "medium"),
+    "h264": Codec("libx264", "yuv420p", "yuv420p10le", 18, "medium", X26X_PRESETS),
+    "h265": Codec("libx265", "yuv420p", "yuv420p10le", 20, "medium", X26X_PRESETS),
     "vp9": Codec("libvpx-vp9", "yuv420p", None, 31, None),
-    "av1": Codec("libsvtav1", "yuv420p", "yuv420p10le", 30, "8"),
+    "av1": Codec("libsvtav1", "yuv420p", "yuv420p10le", 30, "8", tuple(str(p) for p in range(14))),
     "ffv1": Codec("ffv1", "bgr0", "rgb48le", None, None),  # lossless RGB: the model's output exactly
 }
 

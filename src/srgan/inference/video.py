@@ -80,6 +80,12 @@ class VideoOptions:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0
                                       or (value == 0 and name != "crf")):
                 raise SrganError(f"{name} must be a whole number >= {0 if name == 'crf' else 1}, got {value!r}")
+        codec = CODECS[self.codec]
+        if codec.crf is None and (self.crf is not None or self.preset is not None):
+            raise SrganError(f"codec {self.codec} is lossless: --crf and --preset do not apply")
+        if self.preset is not None and self.preset not in codec.presets:
+            raise SrganError(f"codec {self.codec} has no presets" if not codec.presets else
+                             f"preset for {self.codec} must be one of {', '.join(codec.presets)}, got {self.preset!r}")
         if self.start is not None and self.start < 0:
             raise SrganError(f"start must be 0 or more seconds, got {self.start:g}")
         if self.end is not None and self.end <= (self.start or 0):
@@ -99,11 +105,9 @@ class VideoOptions:
         if info.bit_depth == 16 and not self.pix_fmt and pix_fmt == codec.pix_fmt:
             log.warning("%s writes 8 bits here: the 10-bit source is reduced to 8 bits (use h264, h265, av1 or ffv1 "
                         "to keep it)", self.codec)
-        options = {"crf": str(self.crf if self.crf is not None else codec.crf)} if codec.crf is not None else {}
+        options = {} if codec.crf is None else {"crf": str(self.crf if self.crf is not None else codec.crf)}
         if codec.preset is not None:
             options["preset"] = self.preset or codec.preset
-        elif self.preset is not None:
-            raise SrganError(f"codec {self.codec} has no presets")
         if self.codec == "h265":
             options["x265-params"] = "log-level=error"
         if self.codec == "av1":
@@ -133,6 +137,7 @@ def upscale_video_file(source: Path, target: Path, runner: Runner, options: Upsc
         info = read_info(source)
         encoding = video.encoding(info, *output_size(info, runner, options), fmt)
         _check_container(fmt, encoding, target)
+        _check_encoder(encoding, info)
         options = fixed_tile(options, runner, info)
         parts = resume_folder(target, _fingerprint(source, runner, options, video, encoding))
         selection, upscaled = _encode_segments(source, parts, runner, options, video, info, encoding, progress)
@@ -170,7 +175,9 @@ def _encode_segments(source: Path, parts: Path, runner: Runner, options: Upscale
     except BaseException:
         sink.abort()
         kept = len(finished_segments(parts))
-        if kept:
+        if not kept:
+            shutil.rmtree(parts, ignore_errors=True)
+        else:
             log.warning("stopped: %d finished segment(s) kept in %s; run the same command again to resume", kept,
                         parts)
         raise
@@ -317,6 +324,18 @@ def _check_container(fmt: str, encoding: Encoding, target: Path) -> None:
         codecs = probe_out.supported_codecs
     if av.Codec(encoding.codec, "w").canonical_name not in codecs:
         raise SrganError(f"{target.suffix} files cannot hold {encoding.codec}: choose another --codec or container")
+
+
+def _check_encoder(encoding: Encoding, info: VideoInfo) -> None:
+    """Open the encoder once with the job's settings, so a setting it refuses stops the job before any work."""
+    av = require_av()
+    context = av.CodecContext.create(encoding.codec, "w")
+    encoding.configure(context, info)
+    try:
+        context.open()
+    except av.error.FFmpegError as exc:
+        raise SrganError(f"{encoding.codec} refuses these settings ({encoding.pix_fmt}, "
+                         f"{encoding.options}): {one_line(exc)}") from exc
 
 
 def _frame_estimate(info: VideoInfo, video: VideoOptions) -> int | None:
