@@ -164,7 +164,7 @@ def upscale_video(inputs: str | Path | Sequence[str | Path], output: str | Path 
     rerun with the same arguments resumes from its last finished segment. `shard` splits whole
     files as in `upscale_files`. A failing file is skipped and named in the returned
     `VideoSummary`, unless it is the only input, whose error is raised."""
-    from srgan.inference import batch
+    from srgan.inference import batch, video_files
     from srgan.inference import video as vid
     from srgan.inference.shard import resolve_shard
 
@@ -173,14 +173,9 @@ def upscale_video(inputs: str | Path | Sequence[str | Path], output: str | Path 
     names = [str(inputs)] if isinstance(inputs, (str, Path)) else [str(i) for i in inputs]
     part = resolve_shard(shard)
     runner = get_runner(opts.replace(device=part.device(opts.device)), cache)
-    files = vid.list_videos(names, recursive=recursive)
-    if not files:
-        raise SrganError("no input given")
-    out = None if output is None else Path(output)
-    jobs = [Job(name=str(src), target=vid.video_target(src, base, out, batch.output_suffix(suffix, opts, runner.scale),
-                                                       len(files) == 1), source=src) for src, base in files]
-    batch.check_paths(jobs)
-    summary = vid.VideoSummary(label=part.label)
+    jobs = video_files.plan_videos(names, output, batch.output_suffix(suffix, opts, runner.scale),
+                                   recursive=recursive)
+    summary = video_files.VideoSummary(label=part.label)
     for job in (jobs[i] for i in part.select([j.source for j in jobs])):
         if job.target.exists() and not overwrite and len(jobs) > 1:
             summary.existing += 1
@@ -200,7 +195,7 @@ def upscale_video(inputs: str | Path | Sequence[str | Path], output: str | Path 
 def is_video_job(inputs: Sequence[str | Path], *, recursive: bool = False) -> bool:
     """Whether `srgan upscale INPUTS` means videos: a video file is named, or a folder holds videos
     and no images."""
-    from srgan.inference.video import is_video_job as videos
+    from srgan.inference.video_files import is_video_job as videos
 
     return videos([str(i) for i in inputs], recursive=recursive)
 

@@ -115,7 +115,7 @@ def open_video(path: str | Path) -> Any:
     return container
 
 
-def probe(container: Any, first: Any, path: str | Path) -> VideoInfo:
+def probe(container: Any, first: Any) -> VideoInfo:
     """`VideoInfo` from the stream header and its first decoded frame (where rotation and colour tags live)."""
     stream = container.streams.video[0]
     depth = max((c.bits for c in first.format.components), default=8)
@@ -144,8 +144,7 @@ def image_to_frame(image: LoadedImage, pix_fmt: str, info: VideoInfo) -> Any:
     """An upscaled image as a frame of `pix_fmt`, converted with the input's matrix and range."""
     av = require_av()
     if image.bit_depth == 16:
-        array = to_uint16(image.pixels).to(torch.uint16 if hasattr(torch, "uint16") else torch.int32)
-        data, fmt = array.permute(1, 2, 0).numpy().astype(np.uint16), "rgb48le"
+        data, fmt = to_uint16(image.pixels).permute(1, 2, 0).numpy().astype(np.uint16), "rgb48le"
     else:
         data, fmt = to_uint8(image.pixels).permute(1, 2, 0).contiguous().numpy(), "rgb24"
     frame = av.VideoFrame.from_ndarray(data, format=fmt)

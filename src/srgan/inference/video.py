@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import glob
 import hashlib
+import io
 import json
 import logging
 import os
@@ -206,7 +206,7 @@ def read_info(source: Path) -> VideoInfo:
             raise SrganError(f"{source}: cannot decode its video ({one_line(exc)})") from exc
         if first is None:
             raise SrganError(f"{source}: its video stream holds no frames")
-        return probe(container, first, source)
+        return probe(container, first)
 
 
 def output_size(info: VideoInfo, runner: Runner, options: UpscaleOptions) -> tuple[int, int]:
@@ -320,7 +320,7 @@ def _model_digest(runner: Runner, options: UpscaleOptions) -> str:
 
 def _check_container(fmt: str, encoding: Encoding, target: Path) -> None:
     av = require_av()
-    with av.open("/dev/null" if Path("/dev/null").exists() else "NUL", "w", format=fmt) as probe_out:
+    with av.open(io.BytesIO(), "w", format=fmt) as probe_out:
         codecs = probe_out.supported_codecs
     if av.Codec(encoding.codec, "w").canonical_name not in codecs:
         raise SrganError(f"{target.suffix} files cannot hold {encoding.codec}: choose another --codec or container")
@@ -350,71 +350,3 @@ def _frame_estimate(info: VideoInfo, video: VideoOptions) -> int | None:
 def with_fields(video: VideoOptions | None, **fields: Any) -> VideoOptions:
     video = video or VideoOptions()
     return dataclasses.replace(video, **fields) if fields else video
-
-
-# ---------------------------------------------------------------- many files
-@dataclass
-class VideoSummary:
-    done: list[VideoResult] = dataclasses.field(default_factory=list)
-    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (input, reason)
-    existing: int = 0
-    label: str = ""
-
-    def lines(self) -> list[str]:
-        frames = sum(r.upscaled for r in self.done)
-        seconds = sum(r.seconds for r in self.done)
-        kept = f", {self.existing} already done" if self.existing else ""
-        rate = frames / seconds if seconds > 0 else 0.0
-        head = (f"{self.label + ': ' if self.label else ''}upscaled {len(self.done)} video(s), skipped "
-                f"{len(self.skipped)}{kept}: {frames} frame(s) in {seconds:.1f} s ({rate:.2f} frames/s)")
-        return [head] + [f"  skipped {name}: {reason}" for name, reason in self.skipped]
-
-
-def list_videos(inputs: list[str], *, recursive: bool = False) -> list[tuple[Path, Path | None]]:
-    """Video files named, in folders (`recursive`: subfolders too) or matched by globs, with the folder
-    each was found in (None for files named), sorted within each input so every shard sees one order."""
-    from srgan.imaging.video import is_video
-
-    found: list[tuple[Path, Path | None]] = []
-    for text in inputs:
-        path = Path(text)
-        if path.is_dir():
-            files = sorted(p for p in (path.rglob("*") if recursive else path.iterdir())
-                           if is_video(p) and p.is_file() and not p.name.startswith("."))
-            if not files:
-                raise SrganError(f"{text}: no videos in this folder" + ("" if recursive else " (try --recursive)"))
-            found += [(p, path) for p in files]
-        elif path.is_file():
-            found.append((path, None))
-        else:
-            matches = sorted(Path(m) for m in glob.glob(text, recursive=recursive))
-            if not matches:
-                raise SrganError(f"{text}: no such file or folder")
-            found += [(m, None) for m in matches if m.is_file()]
-    return found
-
-
-def video_target(source: Path, base: Path | None, output: Path | None, suffix: str, single: bool) -> Path:
-    """Where `source`'s upscaled video goes: `output` itself for one input given a file name, else
-    STEM + SUFFIX + the input's extension next to it or under `output` (keeping subfolders)."""
-    if output is not None and single and output.suffix and not output.is_dir():
-        return output
-    name = f"{source.stem}{suffix}{source.suffix}"
-    if output is None:
-        return source.parent / name
-    return output / (source.parent.relative_to(base) if base is not None else Path()) / name
-
-
-def is_video_job(inputs: list[str], *, recursive: bool = False) -> bool:
-    from srgan.imaging.folders import list_images
-    from srgan.imaging.video import is_video
-
-    for text in inputs:
-        path = Path(text)
-        if path.is_dir():
-            listing = path.rglob("*") if recursive else path.iterdir()
-            if any(is_video(p) for p in listing) and not list_images(path, recursive):
-                return True
-        elif is_video(path):
-            return True
-    return False
