@@ -120,7 +120,7 @@ def test_audio_the_container_cannot_hold_is_reencoded_with_a_notice(tmp_path, op
     src = make_clip(tmp_path / "pcm.mkv", frames=6, audio_codec="pcm_s16le")
     srgan.upscale_video(src, tmp_path / "out.mov", options=opts, codec="h264")  # MOV holds PCM: copied
     assert packets(tmp_path / "out.mov", "audio") == packets(src, "audio")
-    srgan.upscale_video(src, tmp_path / "out.webm", options=opts, codec="vp9")  # WebM does not, nor AAC
+    srgan.upscale_video(src, tmp_path / "out.webm", options=opts)  # WebM does not, nor AAC; nor H.264: VP9
     with av.open(str(tmp_path / "out.webm")) as c:
         assert [s.codec_context.codec.canonical_name for s in c.streams] == ["vp9", "opus"]
         seconds = sum(f.samples for f in c.decode(audio=0)) / 48000

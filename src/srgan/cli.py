@@ -146,8 +146,8 @@ def _add_video_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("video", "for video inputs (.mp4 .mkv .mov .webm .avi; needs the 'video' extra): sound "
                                       "and subtitles copied, every frame's timestamp, colour tags and rotation kept; "
                                       "a killed run resumes from its last finished segment when rerun")
-    g.add_argument("--codec", default="h264", choices=("h264", "h265", "vp9", "av1", "ffv1"),
-                   help="video codec (default h264; ffv1 is lossless)")
+    g.add_argument("--codec", choices=("h264", "h265", "vp9", "av1", "ffv1"),
+                   help="video codec (default h264, vp9 for .webm; ffv1 is lossless)")
     g.add_argument("--crf", type=int, metavar="N", help="encoder quality, lower is better (default: h264 18, "
                                                          "h265 20, vp9 31, av1 30)")
     g.add_argument("--preset", metavar="NAME", help="encoder speed preset (x264/x265: medium; svt-av1: 8)")
@@ -161,6 +161,8 @@ def _add_video_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _run_video(args: argparse.Namespace, options: api.UpscaleOptions) -> int:
+    if args.manifest or args.format:
+        raise SrganError("--manifest and --format are for images; a video keeps its container (-o names another)")
     summary = api.upscale_video(args.inputs, args.output, options=options, suffix=args.suffix,
                                 overwrite=args.overwrite, recursive=args.recursive, progress=True,
                                 shard=args.shard or "auto", codec=args.codec, crf=args.crf, preset=args.preset,

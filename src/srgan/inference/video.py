@@ -58,12 +58,13 @@ _GLOBAL_HEADER = 0x40  # AVFMT_GLOBALHEADER: the container keeps codec headers o
 
 @dataclass(frozen=True)
 class VideoOptions:
-    """How to encode and what to take. codec: h264 | h265 | vp9 | av1 | ffv1 (lossless RGB).
+    """How to encode and what to take. codec: h264 | h265 | vp9 | av1 | ffv1 (lossless RGB); None:
+    h264, or vp9 for WebM, which cannot hold H.264.
     crf / preset: the encoder's quality and speed (None: the codec's default). pix_fmt: None picks
     the codec's 8-bit or, for sources of more than 8 bits, high-bit-depth format. start / end:
     seconds of the input; frames: at most this many. segment_frames: frames per resumable segment."""
 
-    codec: str = "h264"
+    codec: str | None = None
     crf: int | None = None
     preset: str | None = None
     pix_fmt: str | None = None
@@ -73,14 +74,16 @@ class VideoOptions:
     segment_frames: int = 240
 
     def __post_init__(self) -> None:
-        if self.codec not in CODECS:
+        if self.codec is not None and self.codec not in CODECS:
             raise SrganError(f"codec must be one of {', '.join(CODECS)}, got {self.codec!r}")
         for name in ("crf", "frames", "segment_frames"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0
                                       or (value == 0 and name != "crf")):
                 raise SrganError(f"{name} must be a whole number >= {0 if name == 'crf' else 1}, got {value!r}")
-        codec = CODECS[self.codec]
+        codec = CODECS.get(self.codec)
+        if codec is None:  # chosen with the container (`for_container`), checked then
+            return
         if codec.crf is None and (self.crf is not None or self.preset is not None):
             raise SrganError(f"codec {self.codec} is lossless: --crf and --preset do not apply")
         if self.preset is not None and self.preset not in codec.presets:
@@ -90,6 +93,9 @@ class VideoOptions:
             raise SrganError(f"start must be 0 or more seconds, got {self.start:g}")
         if self.end is not None and self.end <= (self.start or 0):
             raise SrganError(f"end ({self.end:g} s) must be after start ({self.start or 0:g} s)")
+
+    def for_container(self, fmt: str) -> VideoOptions:
+        return self if self.codec is not None else dataclasses.replace(self, codec="vp9" if fmt == "webm" else "h264")
 
     def encoding(self, info: VideoInfo, width: int, height: int, fmt: str) -> Encoding:
         """The segments' encoder for this input; refuses what this FFmpeg cannot do."""
@@ -133,6 +139,7 @@ def upscale_video_file(source: Path, target: Path, runner: Runner, options: Upsc
     if target.exists() and not overwrite:
         raise SrganError(f"{target} already exists: pass --overwrite to replace it")
     fmt = container_format(target)
+    video = video.for_container(fmt)
     with _ffmpeg_errors(source):
         info = read_info(source)
         encoding = video.encoding(info, *output_size(info, runner, options), fmt)
