@@ -110,7 +110,7 @@ def test_still_scene_gives_identical_frames(tmp_path, opts, tile_pad):
 def test_other_codecs_and_even_dimensions(tmp_path, opts, codec):
     src = make_clip(tmp_path / "c.mkv", frames=4, audio=False)
     out = tmp_path / "out.mkv"
-    srgan.upscale_video(src, out, options=opts.replace(outscale=1.1), codec=codec, crf=30)
+    srgan.upscale_video(src, out, options=opts.replace(outscale=1.1), codec=codec, crf=30, segment_frames=2)
     info = _stream_info(out)
     assert info["size"] == (52, 34) and info["codec"] == {"h265": "hevc"}.get(codec, codec)  # 53x35 evened
     assert len(frame_times(out)) == 4

@@ -4,6 +4,7 @@
     sr = srgan.upscale(Image.open("photo.jpg"))                      # PIL / numpy / tensor
     srgan.upscale_files(["scans/"], "out/", options=srgan.UpscaleOptions(tile=256))
     srgan.upscale_files(["big/"], "out/", shard="auto", manifest="run.jsonl")   # under torchrun
+    srgan.upscale_video("clip.mp4", codec="h265", crf=20)             # sound, timing, colours kept
     model = srgan.load_model("srresnet_x4"); srgan.list_models()
     results = srgan.evaluate(["bicubic", "srresnet_x4"], ["Set5"], scale=4)
     srgan.train("configs/srresnet_x4.yaml", ["train.iterations=1000"])
