@@ -74,6 +74,17 @@ def test_10bit_stays_10bit(tmp_path, opts):
     assert np.mean(luma % 4 != 0) > 0.3
 
 
+def test_10bit_frames_are_upscaled_as_16bit_images(tmp_path, opts):
+    src = make_clip(tmp_path / "deep.mkv", frames=3, pix_fmt="yuv420p10le", audio=False)
+    out = tmp_path / "deep_ffv1.mkv"
+    srgan.upscale_video(src, out, options=opts.replace(tile=16), codec="ffv1")
+    assert _stream_info(out)["format"] == "gbrp16le"  # FFV1 keeps 16-bit RGB planar
+    expected = [srgan.upscale(f, options=opts.replace(tile=16)) for f in rgb_frames(src, "rgb48le")]
+    got = rgb_frames(out, "rgb48le")
+    assert expected[0].dtype == np.uint16 and len(got) == 3
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
+
+
 def test_rotation_no_audio_and_preview_range(tmp_path, opts):
     src = make_clip(tmp_path / "rot.mp4", rotation=90, audio=False, frames=20)
     out = tmp_path / "preview.mp4"
