@@ -15,7 +15,8 @@ import pytest
 
 av = pytest.importorskip("av")
 
-from video_clips import TAGS, frame_times, make_clip, packets, rgb_frames
+from PIL import Image
+from video_clips import TAGS, frame_times, make_clip, packets, pattern, rgb_frames
 
 import srgan
 from srgan.cli import main
@@ -252,3 +253,18 @@ def test_without_pyav_one_line_names_the_extra(tmp_path, tiny_weights, capsys, m
     assert main(["upscale", str(clip), "--model", tiny_weights, "--device", "cpu"]) == 2
     assert capsys.readouterr().err.strip() == ("srgan: error: video needs PyAV: pip install 'srgan[video]' "
                                                "(or pip install av)")
+
+
+def test_animated_gif_becomes_a_lossless_animated_png(tmp_path, tiny_weights):
+    """Frames, their delays and transparency kept: APNG, since a GIF's 256 colours would undo the upscaling."""
+    frames = [Image.fromarray(pattern(i, 40, 24)) for i in range(4)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=[40, 80, 40, 60], loop=0)
+    assert main(["upscale", str(tmp_path / "anim.gif"), "--model", tiny_weights, "--device", "cpu",
+                 "--precision", "fp32", "--tile", "16"]) == 0
+    out = tmp_path / "anim_x4.png"
+    with Image.open(out) as im:
+        assert im.is_animated and im.n_frames == 4 and im.size == (160, 96)
+    assert frame_times(out) == frame_times(tmp_path / "anim.gif") == [Fraction(t, 100) for t in (0, 4, 12, 16)]
+    expected = [srgan.upscale(f, tiny_weights, device="cpu", precision="fp32", tile=16)
+                for f in rgb_frames(tmp_path / "anim.gif", "rgba")]
+    assert all(np.array_equal(a, b) for a, b in zip(rgb_frames(out, "rgba"), expected, strict=True))

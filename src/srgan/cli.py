@@ -143,11 +143,12 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_video_arguments(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("video", "for video inputs (.mp4 .mkv .mov .webm .avi; needs the 'video' extra): sound "
+    g = p.add_argument_group("video", "for video inputs (.mp4 .mkv .mov .webm .avi, animated GIF / PNG written as "
+                                      "animated PNG; needs the 'video' extra): sound "
                                       "and subtitles copied, every frame's timestamp, colour tags and rotation kept; "
                                       "a killed run resumes from its last finished segment when rerun")
-    g.add_argument("--codec", choices=("h264", "h265", "vp9", "av1", "ffv1"),
-                   help="video codec (default h264, vp9 for .webm; ffv1 is lossless)")
+    g.add_argument("--codec", choices=("h264", "h265", "vp9", "av1", "ffv1", "apng"),
+                   help="video codec (default h264, vp9 for .webm, apng for .png; ffv1 and apng are lossless)")
     g.add_argument("--crf", type=int, metavar="N", help="encoder quality, lower is better (default: h264 18, "
                                                          "h265 20, vp9 31, av1 30)")
     g.add_argument("--preset", metavar="NAME", help="encoder speed preset (x264/x265: medium; svt-av1: 8)")

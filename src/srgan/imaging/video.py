@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 """Suffix -> FFmpeg muxer of the video files srgan reads and writes."""
 VIDEO_SUFFIXES = frozenset(CONTAINERS)
+ANIMATION_SUFFIXES = {".gif": ".png", ".png": ".png", ".apng": ".apng"}
+"""Animated images taken as videos -> the suffix they are written with: APNG, lossless with alpha
+(a GIF holds 256 colours, which would undo the upscaling; FFmpeg here cannot decode animated WebP)."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,9 @@ CODECS = {
     "vp9": Codec("libvpx-vp9", "yuv420p", None, 31, None),
     "av1": Codec("libsvtav1", "yuv420p", "yuv420p10le", 30, "8", tuple(str(p) for p in range(14))),
     "ffv1": Codec("ffv1", "bgr0", "rgb48le", None, None),  # lossless RGB: the model's output exactly
+    "apng": Codec("apng", "rgb24", "rgb48be", None, None),  # animated PNG
 }
+ALPHA_FORMATS = {"rgb24": "rgba", "rgb48be": "rgba64be"}  # where a codec keeps transparency
 
 
 def require_av() -> Any:
@@ -75,11 +80,26 @@ def is_video(path: str | Path) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
+def is_animation(path: str | Path) -> bool:
+    """An animated GIF or PNG (more than one frame, read from the header by Pillow)."""
+    from PIL import Image
+
+    if Path(path).suffix.lower() not in ANIMATION_SUFFIXES:
+        return False
+    try:
+        with Image.open(path) as im:
+            return bool(getattr(im, "is_animated", False))
+    except (OSError, SyntaxError, ValueError):
+        return False
+
+
 def container_format(path: str | Path) -> str:
     suffix = Path(path).suffix.lower()
+    if suffix in (".png", ".apng"):
+        return "apng"
     if suffix not in CONTAINERS:
         raise SrganError(f"{path}: cannot tell the video container from {suffix or '(no suffix)'!r}; "
-                         f"use {', '.join(sorted(CONTAINERS))}")
+                         f"use {', '.join(sorted(CONTAINERS))} or .png (animated PNG)")
     return CONTAINERS[suffix]
 
 
@@ -93,6 +113,7 @@ class VideoInfo:
     rate: Fraction | None  # the average frame rate, for the encoder and the frame estimate
     frames: int | None  # as the container counts them, else estimated from the duration (the ETA)
     bit_depth: int  # 8 or 16 (decoded as 16-bit RGB when the source has more than 8 bits)
+    alpha: bool  # frames with transparency (animated GIF / PNG)
     rotation: int  # counter-clockwise degrees of the display matrix
     colour: dict[str, int]  # color_primaries, color_trc, colorspace, color_range (FFmpeg's numbers)
 
@@ -127,28 +148,33 @@ def probe(container: Any, first: Any) -> VideoInfo:
         frames = round(container.duration / 1e6 * rate)
     return VideoInfo(width=first.width, height=first.height, time_base=stream.time_base, rate=rate,
                      frames=frames, bit_depth=16 if depth > 8 else 8,
+                     alpha=any(c.is_alpha for c in first.format.components),
                      rotation=round(first.rotation or 0), colour=colour)
 
 
 def frame_to_image(frame: Any, info: VideoInfo) -> LoadedImage:
     """A decoded frame as float RGB in [0, 1]: through the frame's own matrix and range, 16-bit RGB
     for sources of more than 8 bits."""
-    fmt = "rgb48le" if info.bit_depth == 16 else "rgb24"
+    fmt = ("rgba64le" if info.alpha else "rgb48le") if info.bit_depth == 16 else ("rgba" if info.alpha else "rgb24")
     rgb = frame.reformat(format=fmt, src_color_range=info.colour["color_range"] or None).to_ndarray()
     peak = 65535.0 if info.bit_depth == 16 else 255.0
     pixels = torch.from_numpy(rgb.astype(np.float32)).permute(2, 0, 1).div_(peak)
-    return LoadedImage(pixels=pixels, mode="video", bit_depth=info.bit_depth)
+    alpha = pixels[3:] if info.alpha else None
+    return LoadedImage(pixels=pixels[:3], alpha=alpha, mode="video", bit_depth=info.bit_depth)
 
 
 def image_to_frame(image: LoadedImage, pix_fmt: str, info: VideoInfo) -> Any:
     """An upscaled image as a frame of `pix_fmt`, converted with the input's matrix and range."""
     av = require_av()
+    alpha = image.alpha is not None
+    channels = torch.cat([image.pixels, image.alpha]) if alpha else image.pixels
     if image.bit_depth == 16:
-        data, fmt = to_uint16(image.pixels).permute(1, 2, 0).numpy().astype(np.uint16), "rgb48le"
+        data = to_uint16(channels).permute(1, 2, 0).numpy().astype(np.uint16)
+        fmt = "rgba64le" if alpha else "rgb48le"
     else:
-        data, fmt = to_uint8(image.pixels).permute(1, 2, 0).contiguous().numpy(), "rgb24"
+        data, fmt = to_uint8(channels).permute(1, 2, 0).contiguous().numpy(), "rgba" if alpha else "rgb24"
     frame = av.VideoFrame.from_ndarray(data, format=fmt)
-    if pix_fmt in (fmt, "bgr0") or pix_fmt.startswith("gbr"):
+    if pix_fmt in (fmt, "bgr0") or pix_fmt.startswith(("gbr", "rgb")):
         return frame.reformat(format=pix_fmt)
     matrix = info.colour["colorspace"] or None
     frame = frame.reformat(format=pix_fmt, dst_colorspace=matrix, dst_color_range=info.colour["color_range"] or None)

@@ -42,8 +42,8 @@ from srgan.inference.frames import Frame
 log = logging.getLogger(__name__)
 
 SEGMENT_SUFFIX = ".pkt"
-_MAGIC = b"srgan-video-segment 1\n"
-_RECORD = struct.Struct("<qqqBI")  # pts, dts, duration, key frame, size
+_MAGIC = b"srgan-video-segment 2\n"
+_RECORD = struct.Struct("<qqqBII")  # pts, dts, duration, key frame, size, size of new extradata
 _NONE = -(2**63)
 
 
@@ -137,21 +137,24 @@ class SegmentWriter:
         self._file = self._encoder = self.current = None
 
     def _store(self, packets: list[Any]) -> None:
+        """Each packet, with the codec headers an encoder hands over in a packet rather than up front
+        (APNG's IHDR: new-extradata side data), which the joined stream declares as its extradata."""
         for packet in packets:
             data = bytes(packet)
+            extra = b"".join(bytes(sd) for sd in packet.iter_sidedata() if sd.data_type == "new_extradata")
             self._file.write(_RECORD.pack(_int(packet.pts), _int(packet.dts), _int(packet.duration),
-                                          int(packet.is_keyframe), len(data)))
-            self._file.write(data)
+                                          int(packet.is_keyframe), len(data), len(extra)))
+            self._file.write(data + extra)
 
 
-def read_segment(path: Path) -> Iterator[tuple[int | None, int | None, int | None, bool, bytes]]:
-    """The packets of a segment file: (pts, dts, duration, key frame, data)."""
+def read_segment(path: Path) -> Iterator[tuple[int | None, int | None, int | None, bool, bytes, bytes]]:
+    """The packets of a segment file: (pts, dts, duration, key frame, data, new extradata)."""
     with open(path, "rb") as file:
         if file.read(len(_MAGIC)) != _MAGIC:
             raise SrganError(f"{path}: not a segment file of this srgan version")
         while header := file.read(_RECORD.size):
-            pts, dts, duration, key, size = _RECORD.unpack(header)
-            yield _opt(pts), _opt(dts), _opt(duration), bool(key), file.read(size)
+            pts, dts, duration, key, size, extra = _RECORD.unpack(header)
+            yield _opt(pts), _opt(dts), _opt(duration), bool(key), file.read(size), file.read(extra)
 
 
 def _int(value: int | None) -> int:
@@ -175,6 +178,9 @@ def join_segments(parts: Path, count: int, source: Path, target: str, fmt: str, 
         video = out.add_stream(encoding.codec, rate=info.rate or Fraction(25))
         encoding.configure(video.codec_context, info)
         video.time_base = info.time_base
+        headers = next((extra for *_, extra in read_segment(segment_path(parts, 0)) if extra), b"")
+        if headers:
+            video.codec_context.extradata = headers
         if info.rotation:
             video.set_display_rotation(info.rotation)
         copies = _other_streams(src, out)
@@ -230,7 +236,7 @@ def _holds(fmt: str, source: str, index: int) -> bool:
 def _segment_packets(parts: Path, count: int, video: Any, time_base: Fraction) -> Iterator[tuple[Fraction, Any]]:
     av = require_av()
     for index in range(count):
-        for pts, dts, duration, key, data in read_segment(segment_path(parts, index)):
+        for pts, dts, duration, key, data, _ in read_segment(segment_path(parts, index)):
             packet = av.Packet(data)
             packet.pts, packet.dts, packet.time_base, packet.is_keyframe = pts, dts, time_base, key
             if duration is not None:

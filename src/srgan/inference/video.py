@@ -36,6 +36,7 @@ from tqdm import tqdm
 from srgan.errors import SrganError, one_line
 from srgan.files import atomic_write, make_folder
 from srgan.imaging.video import (
+    ALPHA_FORMATS,
     CODECS,
     VideoInfo,
     container_format,
@@ -95,7 +96,10 @@ class VideoOptions:
             raise SrganError(f"end ({self.end:g} s) must be after start ({self.start or 0:g} s)")
 
     def for_container(self, fmt: str) -> VideoOptions:
-        return self if self.codec is not None else dataclasses.replace(self, codec="vp9" if fmt == "webm" else "h264")
+        """The default codec made concrete: the one the container can hold."""
+        if self.codec is not None:
+            return self
+        return dataclasses.replace(self, codec={"webm": "vp9", "apng": "apng"}.get(fmt, "h264"))
 
     def encoding(self, info: VideoInfo, width: int, height: int, fmt: str) -> Encoding:
         """The segments' encoder for this input; refuses what this FFmpeg cannot do."""
@@ -106,6 +110,10 @@ class VideoOptions:
         except av.error.FFmpegError as exc:
             raise SrganError(f"codec {self.codec}: this FFmpeg has no {codec.encoder} encoder") from exc
         pix_fmt = self.pix_fmt or (codec.pix_fmt_high if info.bit_depth == 16 and codec.pix_fmt_high else codec.pix_fmt)
+        if info.alpha and not self.pix_fmt:
+            pix_fmt = ALPHA_FORMATS.get(pix_fmt, pix_fmt)
+        if info.alpha and "a" not in pix_fmt.removeprefix("yuv").replace("gray", ""):
+            log.warning("%s (%s) has no transparency: transparent pixels are written black", self.codec, pix_fmt)
         if pix_fmt not in formats:
             raise SrganError(f"pixel format {pix_fmt} is not one {codec.encoder} writes ({', '.join(sorted(formats))})")
         if info.bit_depth == 16 and not self.pix_fmt and pix_fmt == codec.pix_fmt:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from srgan.errors import SrganError
 from srgan.imaging.folders import list_images
-from srgan.imaging.video import is_video
+from srgan.imaging.video import ANIMATION_SUFFIXES, is_animation, is_video
 from srgan.inference.batch import Job, check_paths
 from srgan.inference.video import VideoResult
 
@@ -74,7 +74,7 @@ def video_target(source: Path, base: Path | None, output: Path | None, suffix: s
     STEM + SUFFIX + the input's extension next to it or under `output` (keeping subfolders)."""
     if output is not None and single and output.suffix and not output.is_dir():
         return output
-    name = f"{source.stem}{suffix}{source.suffix}"
+    name = f"{source.stem}{suffix}{ANIMATION_SUFFIXES.get(source.suffix.lower(), source.suffix)}"
     if output is None:
         return source.parent / name
     return output / (source.parent.relative_to(base) if base is not None else Path()) / name
@@ -87,6 +87,6 @@ def is_video_job(inputs: list[str], *, recursive: bool = False) -> bool:
             listing = path.rglob("*") if recursive else path.iterdir()
             if any(is_video(p) for p in listing) and not list_images(path, recursive):
                 return True
-        elif is_video(path):
+        elif is_video(path) or is_animation(path):
             return True
     return False
