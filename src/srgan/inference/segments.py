@@ -42,7 +42,8 @@ from srgan.inference.frames import Frame
 log = logging.getLogger(__name__)
 
 SEGMENT_SUFFIX = ".pkt"
-_MAGIC = b"srgan-video-segment 2\n"
+SEGMENT_FORMAT = 2  # in the resume record: segments of another format are made again, not read
+_MAGIC = f"srgan-video-segment {SEGMENT_FORMAT}\n".encode()
 _RECORD = struct.Struct("<qqqBII")  # pts, dts, duration, key frame, size, size of new extradata
 _NONE = -(2**63)
 

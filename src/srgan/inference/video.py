@@ -48,7 +48,7 @@ from srgan.imaging.video import (
 from srgan.inference.cache import Runner
 from srgan.inference.frames import Frame, run_frames
 from srgan.inference.options import UpscaleOptions
-from srgan.inference.segments import Encoding, SegmentWriter, finished_segments, join_segments
+from srgan.inference.segments import SEGMENT_FORMAT, Encoding, SegmentWriter, finished_segments, join_segments
 from srgan.inference.tiling import FEATHER_PAD, auto_tile
 from srgan.inference.upscale import upscale_loaded
 
@@ -318,7 +318,7 @@ def _fingerprint(source: Path, runner: Runner, options: UpscaleOptions, video: V
     stat = source.stat()
     return {"input": str(source.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
             "model": _model_digest(runner, options), "options": repr(options.replace(model=None)),
-            "video": repr(video), "encoding": repr(encoding)}
+            "video": repr(video), "encoding": repr(encoding), "segment_format": SEGMENT_FORMAT}
 
 
 def _model_digest(runner: Runner, options: UpscaleOptions) -> str:
