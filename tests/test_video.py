@@ -268,3 +268,15 @@ def test_animated_gif_becomes_a_lossless_animated_png(tmp_path, tiny_weights):
     expected = [srgan.upscale(f, tiny_weights, device="cpu", precision="fp32", tile=16)
                 for f in rgb_frames(tmp_path / "anim.gif", "rgba")]
     assert all(np.array_equal(a, b) for a, b in zip(rgb_frames(out, "rgba"), expected, strict=True))
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"codec": "mpeg2"}, "codec must be one of"), ({"crf": -1}, "crf must be a whole number"),
+    ({"codec": "ffv1", "crf": 10}, "lossless"), ({"codec": "vp9", "preset": "slow"}, "has no presets"),
+    ({"start": "soon"}, "start must be a number"), ({"start": 5, "end": 2}, "must be after start"),
+    ({"frames": 0}, "frames must be a whole number"), ({"speed": 2}, "unknown video option 'speed'")])
+def test_video_options_are_checked_where_they_enter(fields, message):
+    from srgan.inference.video import with_fields
+
+    with pytest.raises(srgan.SrganError, match=message):
+        with_fields(None, **fields)

@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -59,8 +60,8 @@ _GLOBAL_HEADER = 0x40  # AVFMT_GLOBALHEADER: the container keeps codec headers o
 
 @dataclass(frozen=True)
 class VideoOptions:
-    """How to encode and what to take. codec: h264 | h265 | vp9 | av1 | ffv1 (lossless RGB); None:
-    h264, or vp9 for WebM, which cannot hold H.264.
+    """How to encode and what to take. codec: h264 | h265 | vp9 | av1 | ffv1 (lossless RGB) | apng;
+    None: h264, or what the container holds instead (vp9 for WebM, apng for .png).
     crf / preset: the encoder's quality and speed (None: the codec's default). pix_fmt: None picks
     the codec's 8-bit or, for sources of more than 8 bits, high-bit-depth format. start / end:
     seconds of the input; frames: at most this many. segment_frames: frames per resumable segment."""
@@ -82,6 +83,15 @@ class VideoOptions:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0
                                       or (value == 0 and name != "crf")):
                 raise SrganError(f"{name} must be a whole number >= {0 if name == 'crf' else 1}, got {value!r}")
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value)):
+                raise SrganError(f"{name} must be a number of seconds, got {value!r}")
+        if self.start is not None and self.start < 0:
+            raise SrganError(f"start must be 0 or more seconds, got {self.start:g}")
+        if self.end is not None and self.end <= (self.start or 0):
+            raise SrganError(f"end ({self.end:g} s) must be after start ({self.start or 0:g} s)")
         codec = CODECS.get(self.codec)
         if codec is None:  # chosen with the container (`for_container`), checked then
             return
@@ -90,10 +100,6 @@ class VideoOptions:
         if self.preset is not None and self.preset not in codec.presets:
             raise SrganError(f"codec {self.codec} has no presets" if not codec.presets else
                              f"preset for {self.codec} must be one of {', '.join(codec.presets)}, got {self.preset!r}")
-        if self.start is not None and self.start < 0:
-            raise SrganError(f"start must be 0 or more seconds, got {self.start:g}")
-        if self.end is not None and self.end <= (self.start or 0):
-            raise SrganError(f"end ({self.end:g} s) must be after start ({self.start or 0:g} s)")
 
     def for_container(self, fmt: str) -> VideoOptions:
         """The default codec made concrete: the one the container can hold."""
@@ -363,5 +369,10 @@ def _frame_estimate(info: VideoInfo, video: VideoOptions) -> int | None:
 
 
 def with_fields(video: VideoOptions | None, **fields: Any) -> VideoOptions:
+    """`video` (default: the defaults) with `fields` changed; an unknown name is one `SrganError`."""
     video = video or VideoOptions()
+    known = {f.name for f in dataclasses.fields(VideoOptions)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise SrganError(f"unknown video option {unknown[0]!r} (known: {', '.join(sorted(known))})")
     return dataclasses.replace(video, **fields) if fields else video
