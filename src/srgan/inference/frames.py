@@ -3,8 +3,9 @@
 A source yields `Frame`s (an image plus where it belongs: index and timestamp); a sink takes the
 upscaled ones in order. Reading runs in one thread and writing in another while the model runs in
 the caller's, with at most `ahead` frames waiting on each side, so memory stays flat however long
-the source is and the model's own time is (nearly) all there is. Images, folders and videos differ
-only in their source and sink (`srgan.inference.video` has the video pair).
+the source is and the model's own time is (nearly) all there is. `srgan.inference.video` gives it
+the video pair (decoded frames in, resumable encoded segments out); the image batch path
+(`batch.run_jobs`) still has its own loop of the same shape, with per-file errors and manifests.
 """
 
 from __future__ import annotations
