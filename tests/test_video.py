@@ -86,10 +86,10 @@ def test_10bit_frames_are_upscaled_as_16bit_images(tmp_path, opts):
     assert all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
 
 
-def test_rotation_no_audio_and_preview_range(tmp_path, opts):
+def test_rotation_no_audio_and_preview_range(tmp_path, tiny_weights):
     src = make_clip(tmp_path / "rot.mp4", rotation=90, audio=False, frames=20)
     out = tmp_path / "preview.mp4"
-    srgan.upscale_video(src, out, options=opts, start=0.2, frames=5)
+    srgan.upscale_video(src, out, model=tiny_weights, device="cpu", precision="fp32", start=0.2, frames=5)
     info = _stream_info(out)
     assert info["rotation"] == 90 and info["types"] == ["video"]
     assert frame_times(out) == [t - Fraction(5, 24) for t in frame_times(src)[5:10]]

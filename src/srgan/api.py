@@ -155,22 +155,24 @@ def upscale_files(inputs: Sequence[str | Path], output: str | Path | None = None
 
 
 def upscale_video(inputs: str | Path | Sequence[str | Path], output: str | Path | None = None, *,
-                  options: UpscaleOptions | None = None, video: Any = None, suffix: str | None = None,
+                  model: Any = None, options: UpscaleOptions | None = None, video: Any = None, suffix: str | None = None,
                   overwrite: bool = False, recursive: bool = False, progress: bool = False,
-                  cache: ModelCache | None = None, shard: str | None = None, **video_fields: Any) -> Any:
+                  cache: ModelCache | None = None, shard: str | None = None, **fields: Any) -> Any:
     """Upscale video files (or folders / globs of them) with sound, timing and colours kept; each
     output is STEM + SUFFIX + the input's extension next to it, under `output` (a folder), or
-    `output` itself for one input. `video` / `video_fields`: a `VideoOptions` and any of its fields
-    (`codec="h265"`, `crf=20`, `start=10`, `frames=100`, `segment_frames=240`). A killed run
+    `output` itself for one input. `model` and `options` as in `upscale`; `video`: a `VideoOptions`;
+    `fields`: any field of either (`tile=256`, `codec="h265"`, `crf=20`, `start=10`, `frames=100`). A killed run
     rerun with the same arguments resumes from its last finished segment. `shard` splits whole
     files as in `upscale_files`. A failing file is skipped and named in the returned
     `VideoSummary`, unless it is the only input, whose error is raised."""
     from srgan.inference import batch, video_files
     from srgan.inference import video as vid
+    from srgan.inference.options import field_names
     from srgan.inference.shard import resolve_shard
 
-    opts = options or UpscaleOptions()
-    settings = vid.with_fields(video, **video_fields)
+    upscale_fields = {k: fields.pop(k) for k in list(fields) if k in field_names()}
+    opts = _options(options, upscale_fields | ({} if model is None else {"model": model}))
+    settings = vid.with_fields(video, **fields)
     names = [str(inputs)] if isinstance(inputs, (str, Path)) else [str(i) for i in inputs]
     part = resolve_shard(shard)
     runner = get_runner(opts.replace(device=part.device(opts.device)), cache)
