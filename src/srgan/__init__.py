@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 _API = ("DEFAULT_MODEL", "ModelCache", "SrganError", "UpscaleOptions", "create_model", "evaluate", "export_int8",
         "export_onnx", "export_weights", "inspect_weights", "list_models", "load_model", "save_model", "train",
-        "upscale", "upscale_files")
+        "upscale", "upscale_files", "upscale_video")
 
 __all__ = list(_API)
 

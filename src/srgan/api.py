@@ -4,6 +4,7 @@
     sr = srgan.upscale(Image.open("photo.jpg"))                      # PIL / numpy / tensor
     srgan.upscale_files(["scans/"], "out/", options=srgan.UpscaleOptions(tile=256))
     srgan.upscale_files(["big/"], "out/", shard="auto", manifest="run.jsonl")   # under torchrun
+    srgan.upscale_video("clip.mp4", codec="h265", crf=20)             # sound, timing, colours kept
     model = srgan.load_model("srresnet_x4"); srgan.list_models()
     results = srgan.evaluate(["bicubic", "srresnet_x4"], ["Set5"], scale=4)
     srgan.train("configs/srresnet_x4.yaml", ["train.iterations=1000"])
@@ -49,6 +50,7 @@ __all__ = [
     "export_weights",
     "format_table",
     "inspect_weights",
+    "is_video_job",
     "list_models",
     "load_model",
     "manifest_summary",
@@ -59,6 +61,7 @@ __all__ = [
     "upscale",
     "upscale_demo",
     "upscale_files",
+    "upscale_video",
     "write_report",
 ]
 
@@ -149,6 +152,55 @@ def upscale_files(inputs: Sequence[str | Path], output: str | Path | None = None
         summary.job_totals = (f"all {part.count} ranks: upscaled {done:.0f} image(s), skipped {skipped:.0f}, "
                               f"{kept:.0f} already done, {megapixels:.2f} output MP")
     return summary
+
+
+def upscale_video(inputs: str | Path | Sequence[str | Path], output: str | Path | None = None, *,
+                  model: Any = None, options: UpscaleOptions | None = None, video: Any = None, suffix: str | None = None,
+                  overwrite: bool = False, recursive: bool = False, progress: bool = False,
+                  cache: ModelCache | None = None, shard: str | None = None, **fields: Any) -> Any:
+    """Upscale video files (or folders / globs of them) with sound, timing and colours kept; each
+    output is STEM + SUFFIX + the input's extension next to it, under `output` (a folder), or
+    `output` itself for one input. `model` and `options` as in `upscale`; `video`: a `VideoOptions`;
+    `fields`: any field of either (`tile=256`, `codec="h265"`, `crf=20`, `start=10`, `frames=100`). A killed run
+    rerun with the same arguments resumes from its last finished segment. `shard` splits whole
+    files as in `upscale_files`. A failing file is skipped and named in the returned
+    `VideoSummary`, unless it is the only input, whose error is raised."""
+    from srgan.inference import batch, video_files
+    from srgan.inference import video as vid
+    from srgan.inference.options import field_names
+    from srgan.inference.shard import resolve_shard
+
+    upscale_fields = {k: fields.pop(k) for k in list(fields) if k in field_names()}
+    opts = _options(options, upscale_fields | ({} if model is None else {"model": model}))
+    settings = vid.with_fields(video, **fields)
+    names = [str(inputs)] if isinstance(inputs, (str, Path)) else [str(i) for i in inputs]
+    part = resolve_shard(shard)
+    runner = get_runner(opts.replace(device=part.device(opts.device)), cache)
+    jobs = video_files.plan_videos(names, output, batch.output_suffix(suffix, opts, runner.scale),
+                                   recursive=recursive)
+    summary = video_files.VideoSummary(label=part.label)
+    for job in (jobs[i] for i in part.select([j.source for j in jobs])):
+        if job.target.exists() and not overwrite and len(jobs) > 1:
+            summary.existing += 1
+            continue
+        try:
+            summary.done.append(vid.upscale_video_file(job.source, job.target, runner, opts, settings,
+                                                       overwrite=overwrite, progress=progress))
+        except SrganError as exc:
+            if len(jobs) == 1:
+                raise
+            log.warning("skipped %s: %s", job.name, exc)
+            summary.skipped.append((job.name, str(exc)))
+    part.meet_at_the_end([len(summary.done), len(summary.skipped)])  # torchrun: no rank exits while others work
+    return summary
+
+
+def is_video_job(inputs: Sequence[str | Path], *, recursive: bool = False) -> bool:
+    """Whether `srgan upscale INPUTS` means videos: a video file is named, or a folder holds videos
+    and no images."""
+    from srgan.inference.video_files import is_video_job as videos
+
+    return videos([str(i) for i in inputs], recursive=recursive)
 
 
 def manifest_summary(manifests: Sequence[str | Path]) -> ManifestTotals:

@@ -138,7 +138,39 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
                         "else ONNX Runtime)")
     p.add_argument("--demo", action="store_true",
                    help="upscale scikit-image's astronaut picture (no download) to -o (default astronaut_x4.png)")
+    _add_video_arguments(p)
     p.set_defaults(func=_run_upscale)
+
+
+def _add_video_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("video", "for video inputs (.mp4 .mkv .mov .webm .avi, animated GIF / PNG written as "
+                                      "animated PNG; needs the 'video' extra): sound "
+                                      "and subtitles copied, every frame's timestamp, colour tags and rotation kept; "
+                                      "a killed run resumes from its last finished segment when rerun")
+    g.add_argument("--codec", choices=("h264", "h265", "vp9", "av1", "ffv1", "apng"),
+                   help="video codec (default h264, vp9 for .webm, apng for .png; ffv1 and apng are lossless)")
+    g.add_argument("--crf", type=int, metavar="N", help="encoder quality, lower is better (default: h264 18, "
+                                                         "h265 20, vp9 31, av1 30)")
+    g.add_argument("--preset", metavar="NAME", help="encoder speed preset (x264/x265: medium; svt-av1: 8)")
+    g.add_argument("--pix-fmt", metavar="FMT", help="output pixel format (default yuv420p, or yuv420p10le for a "
+                                                    "10-bit source)")
+    g.add_argument("--start", type=float, metavar="SECONDS", help="start at this time of the input")
+    g.add_argument("--end", type=float, metavar="SECONDS", help="stop before this time of the input")
+    g.add_argument("--frames", type=int, metavar="N", help="upscale at most N frames (a quick preview)")
+    g.add_argument("--segment-frames", type=int, default=240, metavar="N",
+                   help="frames per resumable segment (default 240)")
+
+
+def _run_video(args: argparse.Namespace, options: api.UpscaleOptions) -> int:
+    if args.manifest or args.format:
+        raise SrganError("--manifest and --format are for images; a video keeps its container (-o names another)")
+    summary = api.upscale_video(args.inputs, args.output, options=options, suffix=args.suffix,
+                                overwrite=args.overwrite, recursive=args.recursive, progress=True,
+                                shard=args.shard or "auto", codec=args.codec, crf=args.crf, preset=args.preset,
+                                pix_fmt=args.pix_fmt, start=args.start, end=args.end, frames=args.frames,
+                                segment_frames=args.segment_frames)
+    print("\n".join(summary.lines()))
+    return 1 if summary.skipped else 0
 
 
 def _run_upscale(args: argparse.Namespace) -> int:
@@ -156,6 +188,8 @@ def _run_upscale(args: argparse.Namespace) -> int:
         model=args.model, outscale=args.outscale, tile=args.tile, tile_pad=args.tile_pad, device=args.device,
         precision=args.precision, backend=args.backend, color_fix=args.color_fix, lowpass=args.lowpass,
         alpha=args.alpha, format=args.format, quality=args.quality, strip_metadata=args.strip_metadata)
+    if not args.demo and api.is_video_job(args.inputs, recursive=args.recursive):
+        return _run_video(args, options)
     if args.demo:
         summary = api.upscale_demo(args.output, options=options, overwrite=args.overwrite, progress=True)
     else:
