@@ -555,9 +555,9 @@ def test_esrgan_config_trains_rrdbnet_with_ragan_and_preactivation_vgg(shared: P
 def test_preactivation_vgg_layers_are_the_convolutions_before_the_relu(vgg_weights: Path) -> None:
     """ESRGAN's perceptual loss uses VGG features before the activation: conv3_4 keeps negative values
     (and so the information relu3_4 clips), relu3_4 is exactly its positive part."""
-    from srgan.models.vgg import VGG19Features
+    from srgan.models.vgg import VGGFeatures
 
-    vgg = VGG19Features(["conv3_4", "relu3_4"], weights=vgg_weights)
+    vgg = VGGFeatures(["conv3_4", "relu3_4"], weights=vgg_weights)
     with torch.no_grad():
         out = vgg(torch.rand(1, 3, 32, 32))
     assert (out["conv3_4"] < 0).any()

@@ -29,11 +29,15 @@ CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 # shrink any config to seconds on a CPU: one 8-wide block, 32 px crops, batch 2, small discriminator
 SMALL = ["model.init=null", "model.generator.blocks=1", "model.generator.width=8", "data.hr_crop=32",
          "data.batch_size=2", "train.iterations=3", "train.log_every=1", "train.threads=1", "validation.folder=null",
+         "validation.lr_folder=null", "validation.lpips=false", "validation.lpips_weights=null",
          "recursive.stage1_iterations=1"]
 
 
-def _small(shared: Path, vgg_weights: Path, extra: list[str] = (), perceptual: bool = False) -> list[str]:
-    """SMALL on T91; `perceptual`: the config has a perceptual term, which reads the shared VGG19 file."""
+def _small(shared: Path, vgg_weights: Path, extra: list[str] = (), perceptual: bool | str = False) -> list[str]:
+    """SMALL on T91; `perceptual`: the config has a perceptual term, which reads the shared VGG19 file
+    (or the VGG16 file, `perceptual="vgg16"`)."""
+    if perceptual == "vgg16":
+        vgg_weights = shared / "weights" / "vgg16_features_imagenet.safetensors"
     vgg = [f"losses.perceptual.weights_path={vgg_weights}"] if perceptual else []
     return [*SMALL, f"data.folders={shared / 'datasets' / 'T91'}", *vgg, *extra]
 
@@ -71,7 +75,7 @@ def test_every_config_trains_a_few_iterations(path, shared, vgg_weights, tmp_pat
     deep = [name for name in (perceptual or {}).get("layers", {}) if name.endswith("5_4")]
     if deep:  # the shared partial VGG19 stops at conv3_4 / relu3_4 (srgan_x4.yaml: relu5_4, esrgan_x4.yaml: conv5_4)
         extra.append(f"losses.perceptual.layers={{{deep[0][:-3]}3_4: 1.0}}")
-    args = _small(shared, vgg_weights, extra, perceptual=bool(perceptual))
+    args = _small(shared, vgg_weights, extra, perceptual=(perceptual or {}).get("network", bool(perceptual)))
     assert main(["train", "-c", str(path), *args, "--out", str(tmp_path)]) == 0
     exported = tmp_path / "generator.safetensors"
     model = srgan.load_model(exported)

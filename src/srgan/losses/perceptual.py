@@ -1,9 +1,11 @@
-"""VGG19 perceptual (content) loss of Ledig et al. 2017 and its variants.
+"""VGG19 perceptual (content) loss of Ledig et al. 2017 and its variants (VGG16 too).
 
     loss = sum over layers l of  w_l * criterion(s * phi_l(sr), s * phi_l(hr))
 
 Variants: Ledig "VGG54" = {relu5_4: 1}; the fpt variant = {relu2_2: 1, relu3_2: 1, relu3_4: 1}
-(Gatys' content layers); the Keras variant = {relu3_4: 1}.
+(Gatys' content layers); the Keras variant = {relu3_4: 1}; Real-ESRGAN's five pre-activation layers
+{conv1_2: 0.1, conv2_2: 0.1, conv3_4: 1, conv4_4: 1, conv5_4: 1} with L1 on torchvision-scale features,
+or their VGG16 counterparts (`network: vgg16`, conv3_3 / conv4_3 / conv5_3) where only VGG16 is whole.
 
 Feature scale s. The shared VGG19 file (and the original Oxford/Caffe weights) produce activations on
 Caffe's 0..255 input scale: relu3_4 means are in the hundreds, so an unscaled MSE is ~1e4 and swamps
@@ -33,7 +35,7 @@ from torch import nn
 
 from srgan.errors import SrganError
 from srgan.losses.registry import register_loss
-from srgan.models.vgg import VGG19Features
+from srgan.models.vgg import VGGFeatures
 
 LEDIG_FEATURE_SCALE = 1.0 / 12.75
 Criterion = Literal["mse", "l1"]
@@ -43,14 +45,14 @@ class PerceptualLoss(nn.Module):
     """Weighted VGG19 feature distance between SR and HR batches (RGB in [0, 1]); a scalar.
 
     `layers`: a name, a list of names (weight 1 each) or {name: weight}. `criterion`: mse or l1.
-    `weights`/`download`: where the VGG19 weights come from (see `VGG19Features`); or pass an
+    `weights`/`download`: where the VGG19 weights come from (see `VGGFeatures`); or pass an
     existing `vgg` to share one extractor between losses. Gradients reach `sr`, never the VGG.
     """
 
     def __init__(self, layers: str | Sequence[str] | Mapping[str, float] = "relu5_4", *,
                  criterion: str = "mse", feature_scale: float = LEDIG_FEATURE_SCALE,
                  weights: str | Path | None = None, download: bool = False,
-                 vgg: VGG19Features | None = None) -> None:
+                 vgg: VGGFeatures | None = None, network: str = "vgg19") -> None:
         super().__init__()
         if isinstance(layers, str):
             layers = {layers: 1.0}
@@ -58,16 +60,16 @@ class PerceptualLoss(nn.Module):
             layers = {name: 1.0 for name in layers}
         self.layer_weights = {str(k): float(v) for k, v in layers.items()}
         if not self.layer_weights:
-            raise SrganError("perceptual loss needs at least one VGG19 layer")
+            raise SrganError("perceptual loss needs at least one VGG layer")
         if criterion not in typing.get_args(Criterion):
             raise SrganError(f"perceptual loss criterion must be mse or l1, got {criterion!r}")
         self.criterion = F.mse_loss if criterion == "mse" else F.l1_loss
         self.feature_scale = float(feature_scale)
         if vgg is None:
-            vgg = VGG19Features(list(self.layer_weights), weights=weights, download=download)
+            vgg = VGGFeatures(list(self.layer_weights), weights=weights, download=download, network=network)
         missing = [n for n in self.layer_weights if n not in vgg.layers]
         if missing:
-            raise SrganError(f"the given VGG19Features does not return layer {missing[0]!r}")
+            raise SrganError(f"the given VGGFeatures does not return layer {missing[0]!r}")
         self.vgg = vgg
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
@@ -86,8 +88,10 @@ class PerceptualLoss(nn.Module):
 
 @register_loss("perceptual")
 def perceptual(layers: dict[str, float] | None = None, criterion: Criterion = "mse",
-               feature_scale: float = LEDIG_FEATURE_SCALE, weights_path: str | None = None) -> PerceptualLoss:
-    """`layers` {VGG19 layer: weight} (default Ledig's {relu5_4: 1}); `weights_path` a VGG19 file
-    (default: torchvision's file in the torch hub cache); the shared partial file reaches relu3_4."""
+               feature_scale: float = LEDIG_FEATURE_SCALE, weights_path: str | None = None,
+               network: Literal["vgg19", "vgg16"] = "vgg19") -> PerceptualLoss:
+    """`layers` {VGG layer: weight} (default Ledig's {relu5_4: 1}); `weights_path` a VGG19 (or, with
+    `network: vgg16`, VGG16) file (default: torchvision's file in the torch hub cache); the shared
+    partial VGG19 file reaches relu3_4, the shared VGG16 file is whole."""
     return PerceptualLoss(layers or {"relu5_4": 1.0}, criterion=criterion, feature_scale=feature_scale,
-                          weights=weights_path)
+                          weights=weights_path, network=network)
