@@ -182,6 +182,9 @@ def test_srgan_degrade_writes_seeded_lr_copies_named_like_their_inputs(shared, t
     assert main(["degrade", str(src), str(out), "--degradation", "bsrgan", "--seed", "7"]) == 0
     first = {p.name: np.asarray(Image.open(p)) for p in sorted(out.iterdir())}
     assert set(first) == {"baby.png", "bird.png"} and first["baby.png"].shape == (12, 16, 3)  # 48x64 mod-cropped
+    # the LR pairs with its uncropped HR in `srgan eval --lr` (the HR is mod-cropped there too)
+    assert main(["eval", "--model", "bicubic", "--scale", "4", "--lr", str(out), "--data", str(src),
+                 "--metrics", "psnr,ssim"]) == 0
     # the same seed gives the same files, also for one file alone (seeded by name, not position)
     again = tmp_path / "again"
     assert main(["degrade", str(src / "bird.png"), str(again), "--degradation", "bsrgan", "--seed", "7"]) == 0

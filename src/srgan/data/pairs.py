@@ -1,7 +1,9 @@
 """Real LR/HR pairs: two folders whose images are matched by file name, the LR given rather than
 made, as in the real-world benchmarks (RealSR, DRealSR: one scene shot by a camera at two focal
-lengths) or a fixed degraded copy of a test set. No degradation is synthesised and nothing is
-mod-cropped: the HR must be exactly `scale` times the LR.
+lengths) or a fixed degraded copy of a test set (`srgan degrade`). No degradation is synthesised:
+the HR must be `scale` times the LR, except that an HR up to `scale - 1` pixels larger is mod-cropped
+at the bottom and right, as the benchmark protocol crops it before making its LR (so `srgan degrade
+BSD100 LR` pairs with BSD100 itself).
 
 Names match by stem, so a JPEG LR pairs with a PNG HR of the same name.
 """
@@ -72,11 +74,16 @@ def _size_error(lr: Path, hr: Path, lr_size: tuple[int, int], hr_size: tuple[int
                       f"x{scale} needs HR {lr_size[0] * scale}x{lr_size[1] * scale}")
 
 
+def _fits(lr_size: tuple[int, int], hr_size: tuple[int, int], scale: int) -> bool:
+    """Whether the HR is `scale` times the LR after a mod crop (0 .. scale - 1 extra pixels)."""
+    return all(0 <= h - lo * scale < scale for lo, h in zip(lr_size, hr_size))
+
+
 def check_sizes(pairs: list[tuple[Path, Path]], scale: int) -> None:
-    """Refuse, before any work, a pair whose HR is not exactly `scale` times its LR (headers only)."""
+    """Refuse, before any work, a pair whose HR is not `scale` times its LR after a mod crop (headers only)."""
     for lr, hr in pairs:
         lr_size, hr_size = stored_size(lr), stored_size(hr)
-        if lr_size and hr_size and hr_size != (lr_size[0] * scale, lr_size[1] * scale):
+        if lr_size and hr_size and not _fits(lr_size, hr_size, scale):
             raise _size_error(lr, hr, lr_size, hr_size, scale)
 
 
@@ -84,8 +91,9 @@ def read_pair(lr_path: Path, hr_path: Path, scale: int) -> tuple[torch.Tensor, t
     """uint8 (C, h, w) LR and (C, h*scale, w*scale) HR; a gray LR of a colour HR (or the reverse)
     is taken as the HR's channels, since a model's output has the input's."""
     lr, hr = read_8bit(lr_path), read_8bit(hr_path)
-    if hr.shape[-2:] != (lr.shape[-2] * scale, lr.shape[-1] * scale):
+    if not _fits(lr.shape[-2:], hr.shape[-2:], scale):
         raise _size_error(lr_path, hr_path, (lr.shape[-1], lr.shape[-2]), (hr.shape[-1], hr.shape[-2]), scale)
+    hr = hr[:, : lr.shape[-2] * scale, : lr.shape[-1] * scale]
     if lr.shape[0] != hr.shape[0]:
         lr = lr.expand(3, -1, -1).contiguous() if lr.shape[0] == 1 else lr.float().mean(0, keepdim=True).round().byte()
     return lr, hr
