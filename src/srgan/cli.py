@@ -183,9 +183,10 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", help="architecture of a .pth file that does not record it")
     p.add_argument("--onnx", metavar="FILE", help="output .onnx file")
     p.add_argument("--layout", choices=("basicsr",), help="write weights in this community layout to OUT")
-    p.add_argument("--dynamic", action="store_true", help="free batch, height and width (else fixed --size)")
-    p.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("H", "W"),
-                   help="LR input size of a fixed-shape export (default 256 256)")
+    p.add_argument("--dynamic", action="store_true",
+                   help="free batch, height and width: the default, so the model takes images of any size")
+    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
+                   help="export a fixed-shape model taking H x W inputs instead (srgan runs it in tiles that fit)")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
     p.add_argument("--int8", action="store_true", help="quantise to int8 (always dynamic shape)")
     p.add_argument("--calibrate", metavar="DIR", help="training images to calibrate int8 on (e.g. T91)")
@@ -220,9 +221,13 @@ def _run_export(args: argparse.Namespace) -> int:
         return 0
     if args.calibrate or args.check:
         raise SrganError("--calibrate and --check belong to --int8")
-    path = api.export_onnx(args.model, args.onnx, dynamic=args.dynamic, opset=args.opset, size=tuple(args.size),
-                           overwrite=args.overwrite, preset=args.preset)
-    print(f"wrote {path} ({'dynamic' if args.dynamic else 'fixed'} shape, opset {args.opset})")
+    if args.dynamic and args.size:
+        raise SrganError("--size makes a fixed-shape model and --dynamic a free one: choose one")
+    dynamic = args.size is None
+    path = api.export_onnx(args.model, args.onnx, dynamic=dynamic, opset=args.opset,
+                           size=tuple(args.size or (64, 64)), overwrite=args.overwrite, preset=args.preset)
+    print(f"wrote {path} ({'dynamic' if dynamic else 'fixed ' + 'x'.join(map(str, args.size))} shape, "
+          f"opset {args.opset})")
     return 0
 
 
