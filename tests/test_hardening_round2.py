@@ -154,3 +154,88 @@ def test_runtime_failure_and_wrong_input_size_are_one_line(tmp_path, tiny_weight
     with pytest.raises(SrganError) as caught:
         runner(torch.rand(1, 3, 32, 32))
     assert "the model failed on a 32x32 input" in str(caught.value) and "\n" not in str(caught.value)
+
+
+# ---------------------------------------------------------------- weight files
+def _tiny_state(tiny_weights: str) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(tiny_weights)
+
+
+def _weights_cases(tmp: Path, tiny_weights: str) -> dict[str, tuple[Path, str]]:
+    from safetensors.torch import save_file
+
+    from srgan.training.resume_state import save_resume_state
+
+    state = _tiny_state(tiny_weights)
+    first = next(iter(state))
+    cases = {}
+
+    config = srgan.load_model(tiny_weights).config.to_dict()
+
+    def pth(name: str, obj: dict, needle: str) -> None:  # srgan's own .pth layout: config beside the tensors
+        torch.save({"config": config, "architecture": "srresnet", **obj}, tmp / f"{name}.pth")
+        cases[name] = (tmp / f"{name}.pth", needle)
+
+    pth("zero input channels", {**state, "head.0.weight": torch.zeros(8, 0, 9, 9)}, "has an empty shape (8, 0, 9, 9)")
+    pth("width zero", {k: v[:0] if v.dim() else v for k, v in state.items()}, "has an empty shape")
+    pth("integer key", {**state, 7: torch.zeros(3)}, "tensor key 7 is not a name")
+    pth("float64 overflow", {**{k: v.double() for k, v in state.items()}, first: state[first].double() + 1e300},
+        "overflowing")
+    pth("complex", {**state, first: state[first].to(torch.complex64)}, "is complex (complex64)")
+    pth("meta", {**state, first: torch.empty(state[first].shape, device="meta")}, "is on the meta device")
+    pth("sparse", {**state, "head.0.bias": state["head.0.bias"].to_sparse()}, "is sparse")
+    from safetensors import safe_open
+
+    with safe_open(tiny_weights, "pt") as f:
+        header = f.metadata()
+    save_file({k: v.double() * 1e300 for k, v in state.items()}, str(tmp / "overflow.safetensors"), metadata=header)
+    cases["safetensors float64 overflow"] = (tmp / "overflow.safetensors", "overflowing")
+    resume = save_resume_state(tmp / "resume.safetensors", iteration=1, config={"model": {"preset": "srresnet_x4"}},
+                               generator=state, ema=None)
+    with safe_open(str(resume), "pt") as f:
+        meta = f.metadata()
+    save_file(_tiny_state(str(resume)), str(tmp / "resume_list.safetensors"), metadata={**meta, "config": "[1, 2]"})
+    cases["resume config a list"] = (tmp / "resume_list.safetensors", "config is not a mapping")
+    (tmp / "photo.pth").write_bytes((tmp / "photo.png").read_bytes() if (tmp / "photo.png").exists() else
+                                    b"\x89PNG\r\n\x1a\n" + bytes(100))
+    cases["image as .pth"] = (tmp / "photo.pth", "not a PyTorch weights file (neither")
+    return cases
+
+
+def test_damaged_weight_files_are_one_line_with_the_right_reason(tmp_path, tiny_weights, capsys):
+    photo = _png(tmp_path / "a.png")
+    for name, (path, needle) in _weights_cases(tmp_path, tiny_weights).items():
+        line = _error(capsys, "upscale", str(photo), "--model", str(path))
+        assert str(path) in line and needle in line, (name, line)
+        assert "could run code" not in line, (name, line)
+    assert not (tmp_path / "a_x4.png").exists()
+
+
+def test_pickle_warning_only_for_real_pickles_naming_objects(tmp_path, tiny_weights, capsys):
+    """An `.onnx` passed to `inspect`, an image to `--resume`: "not a weights file", not a security risk."""
+    onnx_file = tmp_path / "m.onnx"
+    assert main(["export", "--model", tiny_weights, "--onnx", str(onnx_file)]) == 0
+    renamed = tmp_path / "m.pth"
+    renamed.write_bytes(onnx_file.read_bytes())
+    capsys.readouterr()
+    line = _error(capsys, "inspect", str(renamed))
+    assert "not a PyTorch weights file" in line and "could run code" not in line
+    image = _png(tmp_path / "b.png")
+    checkpoint = tmp_path / "b.pt"
+    checkpoint.write_bytes(image.read_bytes())
+    from srgan.models.weights import safe_torch_load
+
+    with pytest.raises(SrganError, match="not a srgan checkpoint") as caught:
+        safe_torch_load(checkpoint, "srgan checkpoint")
+    assert "could run code" not in str(caught.value)
+    torch.save({"params": {"w": torch.zeros(1)}, "hook": SrganError}, tmp_path / "evil.pth")
+    assert "could run code" in _error(capsys, "inspect", str(tmp_path / "evil.pth"))
+
+
+@pytest.mark.parametrize("device", ["meta", "sparse"])
+def test_api_refuses_meta_and_sparse_images_in_one_line(tiny_weights, device):
+    image = torch.empty(3, 8, 8, device="meta") if device == "meta" else torch.rand(3, 8, 8).to_sparse()
+    with pytest.raises(SrganError, match=f"got a {device} tensor"):
+        srgan.upscale(image, model=tiny_weights)

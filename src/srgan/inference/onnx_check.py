@@ -148,7 +148,6 @@ class CheckedGraph:
 
     def _infer(self, shape: tuple[int, ...], budget: int) -> None:
         import onnx
-        from onnx import shape_inference
 
         wanted = [d if d else s for d, s in zip(self.dims, shape)]
         if list(shape) != wanted:
@@ -160,11 +159,10 @@ class CheckedGraph:
             dim.Clear()
             dim.dim_value = value
         try:
-            inferred = shape_inference.infer_shapes(proto, strict_mode=True, data_prop=True)
+            graph = fold_shape_arithmetic(proto).graph
         except Exception as exc:  # InferenceError, and ValidationError for a malformed graph
             raise SrganError(f"{self.path}: the graph is not consistent for a {describe_dims(shape)} input "
                              f"({one_line(exc)[:300]})") from exc
-        graph = inferred.graph
         for value in [*graph.value_info, *graph.output]:
             dims = [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
             if value.type.HasField("tensor_type") and (None in dims or any(d < 0 for d in dims)):
@@ -184,6 +182,71 @@ class CheckedGraph:
                                                                                        shape[3] * scale]):
             raise SrganError(f"{self.path}: its output would be {describe_dims(dims)} for a {describe_dims(shape)} "
                              f"input, not the input times {scale} (its metadata's scale)")
+
+
+SHAPE_OPS = frozenset({"Constant", "Identity", "Cast", "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Concat",
+                       "Gather", "Slice", "Add", "Sub", "Mul", "Div", "Mod", "Neg", "Abs", "Floor", "Ceil", "Max",
+                       "Min", "Equal", "Less", "Greater", "Not", "Where", "ReduceProd", "ReduceSum", "Size"})
+"""Operators folded when their inputs are known small tensors: the arithmetic a graph does on shapes
+(none of them makes an output larger than the product of its inputs' sizes)."""
+FOLD_LIMIT = 1 << 12
+"""Largest input (in elements) of a folded node: shape tensors hold a handful."""
+
+
+def fold_shape_arithmetic(proto: Any, rounds: int = 16) -> Any:
+    """`proto` (with a concrete input shape) with its shapes inferred after folding the arithmetic it
+    does on tensor shapes into constants (`Shape` of a known shape, then `SHAPE_OPS` on small known
+    tensors), which `onnx.shape_inference` alone leaves unknown (a `Pad` whose pads are computed
+    from the input size with `Mod`, as torch's exporter writes for pixel unshuffle)."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper, shape_inference
+
+    for _ in range(rounds):
+        inferred = shape_inference.infer_shapes(proto, strict_mode=True, data_prop=True)
+        graph = inferred.graph
+        shapes = {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+                  for v in [*graph.input, *graph.value_info, *graph.output]}
+        known = {t.name: numpy_helper.to_array(t) for t in graph.initializer if math.prod(t.dims) <= FOLD_LIMIT}
+        folded = {}
+        for node in graph.node:
+            value = _fold(node, known, shapes)
+            if value is not None:
+                known[node.output[0]] = folded[node.output[0]] = np.asarray(value)
+        if not folded:
+            return inferred
+        proto = onnx.ModelProto()
+        proto.CopyFrom(inferred)
+        kept = [n for n in proto.graph.node if not (len(n.output) == 1 and n.output[0] in folded)]
+        del proto.graph.node[:]
+        proto.graph.node.extend(kept)
+        del proto.graph.value_info[:]
+        proto.graph.initializer.extend(numpy_helper.from_array(v, name) for name, v in folded.items())
+    return shape_inference.infer_shapes(proto, strict_mode=True, data_prop=True)
+
+
+def _fold(node: Any, known: dict[str, Any], shapes: dict[str, list]) -> Any:
+    """The value of `node`'s single output if it can be computed from small known tensors, else None."""
+    import numpy as np
+    from onnx.reference import ReferenceEvaluator
+
+    if len(node.output) != 1 or node.output[0] in known:
+        return None
+    if node.op_type == "Shape":
+        dims = shapes.get(node.input[0])
+        if dims is None or None in dims:
+            return None
+        attrs = {a.name: a.i for a in node.attribute}
+        return np.array(dims[attrs.get("start", 0):attrs.get("end", len(dims)) or None], dtype=np.int64)
+    names = [name for name in node.input if name]
+    if node.op_type not in SHAPE_OPS or not all(name in known for name in names) or node.domain not in ("", "ai.onnx"):
+        return None
+    if any(known[name].size > FOLD_LIMIT for name in names) or math.prod(known[n].size for n in names) > 1 << 22:
+        return None
+    try:
+        return ReferenceEvaluator(node).run(None, {name: known[name] for name in names})[0]
+    except Exception:  # noqa: BLE001 - a node that does not evaluate stays unknown, and is refused later
+        return None
 
 
 def describe_dims(dims: Any) -> str:
