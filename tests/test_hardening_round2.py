@@ -37,8 +37,9 @@ def _error(capsys, *argv: str, code: int = 2) -> str:
     out, err = capsys.readouterr()
     assert got == code, (out, err)
     assert "Traceback" not in err + out
-    assert len(err.strip().splitlines()) == 1 and err.startswith("srgan: error"), err
-    return err.strip()
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line and not line.startswith("images:")]
+    assert len(lines) == 1 and lines[0].startswith("srgan: error"), err  # progress bars aside
+    return lines[0]
 
 
 def _cli(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -239,3 +240,71 @@ def test_api_refuses_meta_and_sparse_images_in_one_line(tiny_weights, device):
     image = torch.empty(3, 8, 8, device="meta") if device == "meta" else torch.rand(3, 8, 8).to_sparse()
     with pytest.raises(SrganError, match=f"got a {device} tensor"):
         srgan.upscale(image, model=tiny_weights)
+
+
+# ---------------------------------------------------------------- manifests
+@pytest.mark.parametrize("kind", ["under a file", "folder", "fifo"])
+def test_unusable_manifest_is_refused_before_any_work(tmp_path, tiny_weights, kind):
+    photo = _png(tmp_path / "a.png")
+    (tmp_path / "note.txt").write_text("x")
+    target = {"under a file": tmp_path / "note.txt" / "run.jsonl", "folder": tmp_path / "runs",
+              "fifo": tmp_path / "run.fifo"}[kind]
+    if kind == "folder":
+        target.mkdir()
+    if kind == "fifo":
+        os.mkfifo(target)
+    line = _one_line(_cli("upscale", str(photo), "--model", tiny_weights, "--manifest", str(target), timeout=60))
+    assert "manifest" in line and str(target) in line
+    assert not (tmp_path / "a_x4.png").exists()
+
+
+def test_manifest_write_failure_stops_cleanly_naming_the_files_done(tmp_path, tiny_weights, capsys, monkeypatch):
+    import errno
+
+    from srgan.inference import manifest
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in "abc":
+        _png(folder / f"{name}.png")
+    real_write, calls = os.write, []
+
+    def full_disk(fd, data):
+        calls.append(fd)
+        if len(calls) >= 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(manifest.os, "write", full_disk)
+    line = _error(capsys, "upscale", str(folder), "-o", str(tmp_path / "out"), "--model", tiny_weights,
+                  "--manifest", str(tmp_path / "run.jsonl"), "--io-threads", "0")
+    assert "No space left on device" in line and "stopped; 2 file(s) done before it are kept" in line
+    assert "b_x4.png" in line
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_x4.png", "b_x4.png"]
+    assert len((tmp_path / "run.jsonl").read_text().splitlines()) == 1
+
+
+@pytest.mark.parametrize("record, needle", [
+    ({"input": ["a.png"], "status": "done"}, "field input must be text"),
+    ({"input": "a.png", "status": "done", "out_size": "100x100"}, "field out_size must be [width, height]"),
+    ({"input": "a.png", "status": "done", "start": "yesterday"}, "field start must be a finite number"),
+    ({"input": "a.png", "status": "maybe"}, "field status must be done or failed"),
+    ({"input": "a.png", "status": "done", "seconds": -1}, "field seconds must be a finite number >= 0"),
+    ({"input": "a.png"}, "field status is missing"),
+    ([1, 2], "a line is a JSON object"),
+])
+def test_summary_of_wrong_shaped_lines_names_file_line_and_field(tmp_path, capsys, record, needle):
+    path = tmp_path / "run.jsonl"
+    good = {"input": "b.png", "output": "b_x4.png", "status": "done", "in_size": [4, 4], "out_size": [16, 16],
+            "start": 1.0, "end": 2.0}
+    path.write_text(json.dumps(good) + "\n" + json.dumps(record) + "\n")
+    line = _error(capsys, "upscale", "--summary", str(path))
+    assert f"{path}:2: " in line and needle in line
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_summary_of_a_folder_or_fifo_says_what_it_is(tmp_path, kind):
+    target = tmp_path / "run.jsonl"
+    os.mkfifo(target) if kind == "fifo" else target.mkdir()
+    line = _one_line(_cli("upscale", "--summary", str(target), timeout=60))
+    assert ("a FIFO" if kind == "fifo" else "a folder") in line and "no such file" not in line

@@ -118,11 +118,13 @@ def upscale_files(inputs: Sequence[str | Path], output: str | Path | None = None
     appends one JSON line per file (`{rank}` in the name gives each rank its own file);
     `io_threads` read and write images while the model runs (0: no overlap)."""
     from srgan.inference import batch
-    from srgan.inference.manifest import Manifest
+    from srgan.inference.manifest import Manifest, manifest_path
     from srgan.inference.shard import resolve_shard
 
     opts = options or UpscaleOptions()
     part = resolve_shard(shard)
+    if manifest is not None:
+        manifest_path(manifest, part.index)  # checked before the model loads
     if not part.whole:
         opts = opts.replace(device=part.device(opts.device))
         if part.local_count > 1 and opts.backend == "torch" and not opts.device.startswith("cuda"):

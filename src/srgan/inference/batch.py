@@ -291,7 +291,12 @@ def run_jobs(jobs: list[Job], runner: Runner, options: UpscaleOptions, *, strict
             summary.skipped.append((job.name, rec.error))
         rec.seconds = rec.end - rec.start
         if record is not None:
-            record(rec)
+            try:
+                record(rec)
+            except SrganError as exc:  # the run's record is lost from here on: stop, keeping what is done
+                last = f" (the last: {summary.done[-1]})" if summary.done else ""
+                raise SrganError(f"{exc}: stopped; {len(summary.done)} file(s) done before it are kept{last}, "
+                                 "the others not started") from exc
         if on_file is not None:
             on_file(job, rec.error)
         bar.set_postfix_str(f"{summary.megapixels / max(time.perf_counter() - start, 1e-9):.2f} MP/s", refresh=False)
