@@ -308,3 +308,36 @@ def test_summary_of_a_folder_or_fifo_says_what_it_is(tmp_path, kind):
     os.mkfifo(target) if kind == "fifo" else target.mkdir()
     line = _one_line(_cli("upscale", "--summary", str(target), timeout=60))
     assert ("a FIFO" if kind == "fifo" else "a folder") in line and "no such file" not in line
+
+
+# ---------------------------------------------------------------- concurrent runs
+def test_a_live_run_keeps_its_temp_file_when_the_same_job_starts_again(tmp_path, tiny_weights, capsys):
+    """Two runs of one job at once: the second must not delete the first's file in progress."""
+    from srgan import files
+
+    photo = _png(tmp_path / "a.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        in_progress = out / f".a_x4.png.{files.writer_id(writer.pid)}.abcd1234.tmp"
+        in_progress.write_bytes(b"being written")
+        assert main(["upscale", str(photo), "-o", str(out), "--model", tiny_weights]) == 0
+        assert in_progress.exists() and (out / "a_x4.png").is_file()
+    finally:
+        writer.kill()
+        writer.wait()
+    (out / "a_x4.png").unlink()
+    assert main(["upscale", str(photo), "-o", str(out), "--model", tiny_weights]) == 0
+    assert not in_progress.exists()  # its writer is gone now
+    capsys.readouterr()
+
+
+def test_writer_with_a_reused_pid_or_another_host_is_judged_right():
+    from srgan import files
+
+    host, pid, start = files.writer_id().split("@")[0], os.getpid(), files.writer_id().rsplit("-", 1)[1]
+    assert not files.writer_gone(files.writer_id())
+    assert files.writer_gone(f"{host}@{pid}-{int(start) + 1}")  # same PID, started at another time
+    assert not files.writer_gone(f"otherhost@{pid + 1}-1")  # cannot be checked from here: kept
+    assert files.temp_target(f".a.png.{host}@{pid}-{start}.abcd1234.tmp") == ("a.png", f"{host}@{pid}-{start}")
