@@ -341,3 +341,68 @@ def test_writer_with_a_reused_pid_or_another_host_is_judged_right():
     assert files.writer_gone(f"{host}@{pid}-{int(start) + 1}")  # same PID, started at another time
     assert not files.writer_gone(f"otherhost@{pid + 1}-1")  # cannot be checked from here: kept
     assert files.temp_target(f".a.png.{host}@{pid}-{start}.abcd1234.tmp") == ("a.png", f"{host}@{pid}-{start}")
+
+
+# ---------------------------------------------------------------- flags: shard, int8, export outputs, torchrun
+@pytest.mark.parametrize("shard, needle", [("0/1000000000", "N <= 1,000,000"), ("1/" + "9" * 5000, "shard must be I/N"),
+                                           ("3/3", "0 <= I < N")])
+def test_shard_out_of_bounds_is_refused_at_once(tmp_path, tiny_weights, shard, needle):
+    line = _one_line(_cli("upscale", str(_png(tmp_path / "a.png")), "--model", tiny_weights, "--shard", shard,
+                          timeout=60))
+    assert needle in line
+    assert not (tmp_path / "a_x4.png").exists()
+
+
+@pytest.mark.parametrize("flags, needle", [(["--max-loss", "nan"], "finite"), (["--max-loss", "inf"], "finite"),
+                                           (["--calibration-crops", "100000000"], "from 1 to")])
+def test_int8_export_refuses_unusable_settings_before_work(tmp_path, tiny_weights, capsys, flags, needle):
+    calibrate = tmp_path / "cal"
+    calibrate.mkdir()
+    for k in range(3):
+        _png(calibrate / f"{k}.png", 24, 24)
+    line = _error(capsys, "export", "--model", tiny_weights, "--onnx", str(tmp_path / "q.onnx"), "--int8",
+                  "--calibrate", str(calibrate), *flags)
+    assert needle in line and not (tmp_path / "q.onnx").exists()
+
+
+def test_int8_calibration_of_tiny_images_is_refused_up_front(tmp_path, tiny_weights, capsys, monkeypatch):
+    from srgan.inference import quantize
+
+    calibrate = tmp_path / "cal"
+    calibrate.mkdir()
+    for k in range(6):
+        _png(calibrate / f"{k}.png", 3, 3)
+    monkeypatch.setattr(quantize, "export_onnx", lambda *a, **k: pytest.fail("work started"))
+    line = _error(capsys, "export", "--model", tiny_weights, "--onnx", str(tmp_path / "q.onnx"), "--int8",
+                  "--calibrate", str(calibrate))
+    assert "is 3x3" in line and "at least 16x16" in line
+
+
+@pytest.mark.parametrize("kind", ["under a file", "folder"])
+def test_export_output_is_checked_before_the_work(tmp_path, tiny_weights, capsys, monkeypatch, kind):
+    from srgan import api
+
+    (tmp_path / "note.txt").write_text("x")
+    target = tmp_path / "note.txt" / "m.onnx" if kind == "under a file" else tmp_path / "m.onnx"
+    if kind == "folder":
+        target.mkdir()
+    monkeypatch.setattr(api, "load_model", lambda *a, **k: pytest.fail("work started"))
+    line = _error(capsys, "export", "--model", tiny_weights, "--onnx", str(target))
+    assert str(target) in line
+
+
+def test_torchrun_rank_with_a_skipped_file_exits_0_and_rank_0_says_incomplete(tmp_path, tiny_weights, capsys,
+                                                                               monkeypatch):
+    from srgan.inference.shard import Shard
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _png(folder / "a.png")
+    (folder / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    monkeypatch.setattr(Shard, "meet_at_the_end", lambda self, counts: list(counts))
+    monkeypatch.setattr("srgan.inference.shard.torchrun_shard", lambda: Shard(0, 1, torchrun=True))
+    code = main(["upscale", str(folder), "-o", str(tmp_path / "out"), "--model", tiny_weights])
+    out, err = capsys.readouterr()
+    assert code == 0 and "Traceback" not in out + err
+    assert "b.png" in out and "INCOMPLETE" in out.splitlines()[-1]
+    assert (tmp_path / "out" / "a_x4.png").is_file()

@@ -145,11 +145,14 @@ def upscale_files(inputs: Sequence[str | Path], output: str | Path | None = None
             journal.close()
     summary.skipped[:0] = plan.missing
     summary.existing = len(plan.existing)
+    summary.torchrun = part.torchrun
     done, skipped, kept, megapixels = part.meet_at_the_end(
         [len(summary.done), len(summary.skipped) - len(plan.missing), summary.existing, summary.megapixels])
     if part.torchrun and part.index == 0:
         summary.job_totals = (f"all {part.count} ranks: upscaled {done:.0f} image(s), skipped {skipped:.0f}, "
-                              f"{kept:.0f} already done, {megapixels:.2f} output MP")
+                              f"{kept:.0f} already done, {megapixels:.2f} output MP"
+                              + (" (INCOMPLETE: every rank exits 0 under torchrun; the skipped files are named "
+                                 "above and in the manifest)" if skipped else ""))
     return summary
 
 
@@ -314,8 +317,11 @@ def _export_source(model: Any, path: str | Path, *, overwrite: bool, preset: str
     target = Path(path)
     if isinstance(model, (str, Path)) and Path(model).is_file() and target.resolve() == Path(model).resolve():
         raise SrganError(f"output {target} is the input weights file")
+    if target.is_dir():
+        raise SrganError(f"output {target} is a folder: give a file name")
     if target.exists() and not overwrite:
         raise SrganError(f"{target} exists: pass --overwrite to replace it")
+    writable_folder(target.parent, f"output {target}: folder")  # before the work, not after it
     generator = load_model(model, preset=preset) if isinstance(model, (str, Path)) else model
     return generator, target
 

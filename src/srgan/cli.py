@@ -164,7 +164,7 @@ def _run_upscale(args: argparse.Namespace) -> int:
                                     recursive=args.recursive, progress=True, shard=args.shard or "auto",
                                     manifest=args.manifest, io_threads=args.io_threads)
     print("\n".join(summary.lines()))
-    return 1 if summary.skipped else 0
+    return 1 if summary.skipped and not summary.torchrun else 0  # torchrun prints a traceback for exit 1
 
 
 # ---------------------------------------------------------------- export

@@ -64,6 +64,7 @@ class Summary:
     existing: int = 0  # outputs already there, kept (skip_existing)
     label: str = ""  # "rank 1/4" in a sharded run
     job_totals: str = ""  # on rank 0 of a torchrun job: the counts of all ranks
+    torchrun: bool = False  # a rank of a torchrun job: skipped files do not make its exit code non-zero
 
     def lines(self) -> list[str]:
         rate = self.megapixels / self.seconds if self.seconds > 0 else 0.0
