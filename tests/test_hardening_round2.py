@@ -6,10 +6,14 @@ nothing written that should not be, and the finished outputs kept."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -406,3 +410,118 @@ def test_torchrun_rank_with_a_skipped_file_exits_0_and_rank_0_says_incomplete(tm
     assert code == 0 and "Traceback" not in out + err
     assert "b.png" in out and "INCOMPLETE" in out.splitlines()[-1]
     assert (tmp_path / "out" / "a_x4.png").is_file()
+
+
+# ---------------------------------------------------------------- web server: slow and vanishing clients
+BOUNDARY = "round2boundary"
+
+
+def _form(png: bytes) -> bytes:
+    return (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n"
+            f"Content-Type: image/png\r\n\r\n").encode() + png + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+def _head(length: int) -> bytes:
+    return (f"POST /api/upscale HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+            f"Content-Length: {length}\r\n\r\n").encode()
+
+
+@pytest.fixture
+def live_server(tiny_weights):
+    """`srgan serve` (one worker, no queue: capacity 1) on a free loopback port, in a thread."""
+    pytest.importorskip("fastapi")
+    import threading
+
+    import uvicorn
+
+    from srgan.serve.app import create_app
+    from srgan.serve.server import bind, header_timeout_protocol
+    from srgan.serve.settings import ServeSettings
+
+    settings = ServeSettings(model=tiny_weights, device="cpu", queue=0, workers=1, header_timeout=1.0,
+                             upload_timeout=3.0, min_upload_kbps=16.0)
+    sock = bind("127.0.0.1", 0)
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                           http=header_timeout_protocol(settings.header_timeout)))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield sock.getsockname()[1], app
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+def _upscale(port: int, png: bytes) -> tuple[int, bytes]:
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("POST", "/api/upscale", _form(png), {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    return response.status, body
+
+
+def _metrics(port: int) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        return response.read().decode()
+
+
+def test_slow_uploads_do_not_lock_out_a_normal_client_and_get_408(live_server):
+    import socket
+
+    port, _ = live_server
+    png = _png(Path(os.environ.get("TMPDIR", "/tmp")) / f"r2-{os.getpid()}.png").read_bytes()
+    body = _form(png)
+    slow = []
+    for _ in range(3):  # more than workers + queue (1), each holding headers and a trickle of bytes
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        s.sendall(_head(len(body)) + body[:50])
+        slow.append(s)
+    time.sleep(0.3)
+    status, answer = _upscale(port, png)
+    assert status == 200 and Image.open(io.BytesIO(answer)).size == (48, 40)
+    for s in slow:  # answered 408 once the body deadline passes (upload_timeout=3)
+        s.settimeout(15)
+        reply = s.recv(4096).decode(errors="replace")
+        assert reply.startswith("HTTP/1.1 408") and "upload too slow" in reply, reply[:200]
+        s.close()
+    assert 'srgan_upscale_errors_total{reason="slow_upload"} 3.0' in _metrics(port)
+
+
+def test_half_open_headers_are_closed_after_the_header_timeout(live_server):
+    import socket
+
+    port, _ = live_server
+    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    start = time.monotonic()
+    s.sendall(b"POST /api/upscale HTTP/1.1\r\nHost: x\r\n")  # never finishes its headers
+    for _ in range(5):
+        time.sleep(0.3)
+        with contextlib.suppress(OSError):
+            s.sendall(b"X")  # one byte at a time (slowloris): the deadline still holds
+    assert s.recv(4096) == b""  # closed by the server
+    assert time.monotonic() - start < 8
+    s.close()
+
+
+def test_client_hanging_up_mid_upload_is_counted_499_without_a_traceback(live_server, caplog):
+    import socket
+
+    port, _ = live_server
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(_head(100_000) + b"--" + BOUNDARY.encode() + b"\r\n")
+    time.sleep(0.3)
+    s.close()
+    deadline = time.monotonic() + 10
+    while 'reason="client_closed"' not in (text := _metrics(port)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert 'srgan_upscale_errors_total{reason="client_closed"} 1.0' in text
+    assert 'srgan_upscale_requests_total{status="499"} 1.0' in text and 'status="500"' not in text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]

@@ -318,13 +318,20 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=d.workers, metavar="N", help=f"inference threads (default {d.workers})")
     p.add_argument("--timeout", type=float, default=d.timeout, metavar="S",
                    help=f"seconds a request may wait and run (default {d.timeout:g})")
+    p.add_argument("--header-timeout", type=float, default=d.header_timeout, metavar="S",
+                   help=f"seconds a connection may take to send a request's headers (default {d.header_timeout:g})")
+    p.add_argument("--upload-timeout", type=float, default=d.upload_timeout, metavar="S",
+                   help=f"seconds an upload may take in all (default {d.upload_timeout:g})")
+    p.add_argument("--min-upload-kbps", type=float, default=d.min_upload_kbps, metavar="KIB_S",
+                   help=f"slowest average upload rate accepted after the first seconds (default {d.min_upload_kbps:g})")
     p.set_defaults(func=_run_serve)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
     api.serve(host=args.host, port=args.port, model=args.model, device=args.device, precision=args.precision,
               max_pixels=args.max_pixels, max_upload_mb=args.max_upload_mb, queue=args.queue, workers=args.workers,
-              timeout=args.timeout)
+              timeout=args.timeout, header_timeout=args.header_timeout, upload_timeout=args.upload_timeout,
+              min_upload_kbps=args.min_upload_kbps)
     return 0
 
 
