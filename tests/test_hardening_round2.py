@@ -68,7 +68,7 @@ def test_default_export_of_srresnet_x4_upscales_an_image_of_any_size(tmp_path, c
     assert main(["export", "--model", "srresnet_x4", "--onnx", str(model)]) == 0
     assert "dynamic shape" in capsys.readouterr().out
     photo = _png(tmp_path / "photo.png", 37, 29)
-    assert main(["upscale", str(photo), "--model", str(model), "--backend", "onnxruntime"]) == 0
+    assert main(["upscale", str(photo), "--model", str(model)]) == 0  # the default backend (OpenVINO if installed)
     got = np.asarray(Image.open(tmp_path / "photo_x4.png")).astype(int)
     assert main(["upscale", str(photo), "--model", "srresnet_x4", "-o", str(tmp_path / "torch.png")]) == 0
     assert got.shape == (148, 116, 3)
@@ -225,6 +225,7 @@ def test_pickle_warning_only_for_real_pickles_naming_objects(tmp_path, tiny_weig
     renamed = tmp_path / "m.pth"
     renamed.write_bytes(onnx_file.read_bytes())
     capsys.readouterr()
+    assert "an ONNX model, not a weights file" in _error(capsys, "inspect", str(onnx_file))
     line = _error(capsys, "inspect", str(renamed))
     assert "not a PyTorch weights file" in line and "could run code" not in line
     image = _png(tmp_path / "b.png")

@@ -92,8 +92,8 @@ class ExportedModel:
     runners: the interface of the generator (`scale`, `in_channels`, `context()`, and
     `architecture` + `config` where the architecture is registered here), so `tiled_forward`
     treats the runner like a torch model. Each input shape is checked against the graph before it
-    runs (`onnx_check.CheckedGraph`); a fixed-shape model takes smaller tiles padded to its size;
-    a runtime's failure is one line."""
+    runs (`onnx_check.CheckedGraph`); a fixed-shape model runs in windows of its size
+    (`run_in_windows`); a runtime's failure is one line."""
 
     scale: int | None
     in_channels: int | None

@@ -118,6 +118,8 @@ def read_weights(path_or_name: str | os.PathLike, *, preset: str | None = None) 
     run's config; their EMA weights are read), else from `preset`, else from the tensor names and
     shapes (`srgan.models.foreign`: ESRGAN, Real-ESRGAN, BSRGAN, Compact, MSRResNet)."""
     path = _resolve(path_or_name)
+    if path.suffix.lower() == ".onnx":
+        raise SrganError(f"{path}: an ONNX model, not a weights file (`srgan upscale --model {path}` runs it)")
     state, meta = _read_tensors(path)
     layout = "srgan"
     if meta.get("format") == FORMAT and not isinstance(meta.get("config"), dict):
