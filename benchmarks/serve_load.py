@@ -15,6 +15,12 @@ and once in the main thread: on a 2-core machine already busy, PyTorch's OpenMP 
 main-thread loop up to 3x slower, which would flatter the server. The
 server's resident memory is read from /proc after start-up, after a warm-up, and at the end.
 Only loopback addresses are used, and every loop is bounded in count and time.
+
+With `--slow-clients N` (issue 28; default 9, the server's default workers + queue) N more
+connections send their headers and then one byte a second, reconnecting when the server answers
+them: before issue 28 they held every queue slot and the normal clients got only 429. Now they
+hold no slot and are answered 408 once under the minimum upload rate; the normal clients' share
+of the throughput is reported with and without them.
 """
 
 from __future__ import annotations
@@ -31,11 +37,14 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
-TARGETS = {"throughput / direct": 0.85, "RSS growth": 0.10}
+TARGETS = {"throughput / direct": 0.85, "RSS growth": 0.10, "throughput with slow clients / without": 0.8}
+T = TypeVar("T")
 BOUNDARY = "srgan-serve-load-boundary"
 
 
@@ -110,6 +119,48 @@ def run_clients(url: str, clients: int, requests: int, seconds: float, backoff: 
     for thread in threads:
         thread.join()
     return {"answers": answers, "errors": errors, "seconds": time.perf_counter() - start}
+
+
+# ---------------------------------------------------------------- slow clients (slowloris uploads)
+def trickle(url: str, stop: threading.Event, tally: Counter) -> None:
+    """One connection at a time: a whole request head, then a byte a second of a big body, until
+    the server answers (counted by status) or `stop`; then again."""
+    import socket
+
+    host, port = re.match(r"http://([^:/]+):(\d+)", url).groups()
+    head = (f"POST /api/upscale HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; "
+            f"boundary={BOUNDARY}\r\nContent-Length: 1000000\r\n\r\n--{BOUNDARY}\r\n").encode()
+    while not stop.is_set():
+        try:
+            with socket.create_connection((host, int(port)), timeout=1) as sock:
+                sock.sendall(head)
+                tally["opened"] += 1
+                while not stop.is_set():
+                    try:
+                        reply = sock.recv(64)
+                    except TimeoutError:  # nothing yet: send the next byte
+                        sock.sendall(b"x")
+                        continue
+                    tally[reply.split(b" ")[1].decode() if reply.startswith(b"HTTP/") else "closed"] += 1
+                    break
+        except OSError:
+            tally["error"] += 1
+            stop.wait(0.5)
+
+
+def with_slow_clients(count: int, url: str, work: Callable[[], T]) -> tuple[T, Counter]:
+    """`work()` while `count` slow clients trickle their uploads; their outcomes by status."""
+    stop, tally = threading.Event(), Counter()
+    threads = [threading.Thread(target=trickle, args=(url, stop, tally), daemon=True) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)  # all connected and sending before the normal clients start
+    try:
+        return work(), tally
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(5)
 
 
 # ---------------------------------------------------------------- the main process
@@ -188,6 +239,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="load rounds, each after direct loops (default 5)")
     parser.add_argument("--direct-seconds", type=float, default=5, help="each direct loop's duration (default 5)")
     parser.add_argument("--backoff", type=float, default=0.1, help="a refused client's pause (default 0.1 s)")
+    parser.add_argument("--slow-clients", type=int, default=9,
+                        help="connections trickling a byte a second during a last round (default 9; 0: none)")
     parser.add_argument("--client", metavar="URL", help=argparse.SUPPRESS)  # the client process
     args = parser.parse_args()
     if args.client:
@@ -227,6 +280,18 @@ def main() -> int:
             print(f"  round {index + 1}: direct {direct['thread'][-1]:.2f} img/s in a thread, "
                   f"{direct['main'][-1]:.2f} in the main thread; server {served_rate:.2f} req/s "
                   f"({served_rate / direct['thread'][-1]:.2f}x)", flush=True)
+        slow_rate, slow = None, Counter()
+        if args.slow_clients:
+            budget = max(1, args.requests // args.rounds)
+            command = [sys.executable, __file__, "--client", url, "--clients", str(args.clients), "--requests",
+                       str(budget), "--seconds", str(args.seconds / args.rounds), "--backoff", str(args.backoff),
+                       "--size", str(args.size), "--images", str(args.images)]
+            load, slow = with_slow_clients(args.slow_clients, url, lambda: json.loads(subprocess.run(
+                command, check=True, capture_output=True, text=True, timeout=args.seconds + 120).stdout))
+            slow_rate = sum(status == 200 for status, _ in load["answers"]) / load["seconds"]
+            errors += load["errors"]
+            print(f"  with {args.slow_clients} slow clients: server {slow_rate:.2f} req/s; slow connections "
+                  f"{dict(sorted(slow.items()))}", flush=True)
         rss_end = rss_mb(server.pid)
         metrics = http.client.HTTPConnection(*re.match(r"http://([^:/]+):(\d+)", url).groups(), timeout=10)
         metrics.request("GET", "/metrics")
@@ -261,6 +326,12 @@ def main() -> int:
         f"throughput >= {TARGETS['throughput / direct']:.2f}x the direct loop": rate / baseline >= TARGETS[
             "throughput / direct"],
     }
+    if slow_rate is not None:
+        ratio = slow_rate / (rate or 1e-9)
+        print(f"with {args.slow_clients} slow clients: {slow_rate:.2f} req/s = {ratio:.2f}x the rate without them")
+        checks[f"{args.slow_clients} slow clients keep >= {TARGETS['throughput with slow clients / without']:.1f}x "
+               "the throughput, and are answered 408"] = (
+            ratio >= TARGETS["throughput with slow clients / without"] and slow["408"] > 0)
     for name, passed in checks.items():
         print(f"  {'met   ' if passed else 'MISSED'} {name}")
     return 0 if all(checks.values()) else 1

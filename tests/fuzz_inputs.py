@@ -181,7 +181,82 @@ def edit_safetensors(data: bytes, rng: np.random.Generator) -> bytes:
     return struct.pack("<Q", len(text)) + text + body
 
 
+_SRGAN_KEYS = ["scale", "srgan_config", "srgan_architecture", "srgan_context", "srgan_input_multiple",
+               "srgan_precision"]
+
+
+def edit_onnx(data: bytes, rng: np.random.Generator) -> bytes:
+    """The parsed graph edited: srgan's metadata, the input's dimensions, a weight's dimensions, a
+    node's operator or integer attributes, or an `Expand` to a huge shape spliced in."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    try:
+        model = onnx.load_from_string(data)
+    except Exception:  # noqa: BLE001 - an earlier mutation broke it: edit the bytes instead
+        return flip_bytes(data, rng)
+    pick = lambda seq: seq[int(rng.integers(0, len(seq)))]
+    graph = model.graph
+    choice = int(rng.integers(0, 6))
+    if choice == 0:
+        key, value = pick(_SRGAN_KEYS), pick(_ODD_VALUES + ["srresnet", "rrdbnet", "int8", "4"])
+        props = {p.key: p.value for p in model.metadata_props}
+        props[key] = value if isinstance(value, str) else json.dumps(value)
+        del model.metadata_props[:]
+        for k, v in props.items():
+            model.metadata_props.add(key=k, value=v)
+    elif choice == 1:
+        dim = pick(list(graph.input[0].type.tensor_type.shape.dim))
+        dim.Clear()
+        dim.dim_value = _any_int(rng, 20)
+    elif choice == 2 and graph.initializer:
+        tensor = pick(list(graph.initializer))
+        tensor.dims[:] = [_any_int(rng, 16) for _ in range(int(rng.integers(0, 5)))]
+    elif choice == 3 and graph.node:
+        node = pick(list(graph.node))
+        ints = [a for a in node.attribute if a.type == onnx.AttributeProto.INT]
+        if ints and rng.random() < 0.5:
+            pick(ints).i = pick([-1, 0, 2, 1 << 20, 1 << 40])
+        else:
+            node.op_type = pick(["Expand", "Tile", "Resize", "Identity", "NotAnOp", "Loop", "Reshape"])
+    elif choice == 4 and graph.node:
+        side = pick([1 << 10, 1 << 14, 100_000, 1 << 31])
+        shape = numpy_helper.from_array(np.array([1, 3, side, side], np.int64), "fuzz_shape")
+        graph.initializer.append(shape)
+        first = graph.node[0]
+        graph.node.insert(0, helper.make_node("Expand", [first.input[0], "fuzz_shape"], ["fuzz_big"]))
+        first.input[0] = "fuzz_big"
+    else:
+        return pick([truncate, flip_bytes, splice])(data, rng)
+    return model.SerializeToString()
+
+
+def edit_manifest(data: bytes, rng: np.random.Generator) -> bytes:
+    """One line of a manifest replaced: a field set to an odd value, a JSON value of the wrong shape,
+    deep nesting, bytes that are not UTF-8, or a line cut short."""
+    lines = data.splitlines(keepends=True)
+    at = int(rng.integers(0, len(lines)))
+    record = json.loads(lines[at])
+    pick = lambda seq: seq[int(rng.integers(0, len(seq)))]
+    choice = int(rng.integers(0, 5))
+    if choice == 0:
+        record[pick(sorted(record))] = pick(_ODD_VALUES + [float("nan"), float("inf"), [1, 2, 3], [-1, 5]])
+        line = json.dumps(record).encode() + b"\n"
+    elif choice == 1:
+        line = json.dumps(pick(_ODD_VALUES + [[record], "done"])).encode() + b"\n"
+    elif choice == 2:
+        line = b"[" * int(rng.integers(100, 100_000)) + b"\n"
+    elif choice == 3:
+        line = bytes(rng.integers(128, 256, int(rng.integers(1, 64)), dtype=np.uint8)) + b"\n"
+    else:
+        line = lines[at][: int(rng.integers(0, len(lines[at])))]
+    lines[at] = line
+    return b"".join(lines)
+
+
 IMAGE_MUTATIONS: list[Mutation] = [truncate, flip_bytes, splice, edit_header]
+ONNX_MUTATIONS: list[Mutation] = [truncate, flip_bytes, edit_onnx, edit_onnx, edit_onnx]
+MANIFEST_MUTATIONS: list[Mutation] = [flip_bytes, truncate, edit_manifest, edit_manifest, edit_manifest]
 WEIGHT_MUTATIONS: list[Mutation] = [truncate, flip_bytes, splice, edit_safetensors, edit_safetensors]
 
 
@@ -197,6 +272,60 @@ def corrupted(folder: Path, bases: dict[str, bytes], mutations: list[Mutation], 
         yield i, path
 
 
+def base_onnx(folder: Path, tiny: Path) -> dict[str, bytes]:
+    """srgan's dynamic export of the tiny model, and the int8 metadata on it."""
+    target = folder / "tiny.onnx"
+    cli(["export", "--model", str(tiny), "--onnx", str(target), "--overwrite"])
+    return {"tiny.onnx": target.read_bytes()}
+
+
+def base_manifest(folder: Path, probe: Path, tiny: Path) -> bytes:
+    """A real manifest of three files (one failed)."""
+    inputs = folder / "manifest_inputs"
+    inputs.mkdir(exist_ok=True)
+    for name in ("a.png", "b.png"):
+        (inputs / name).write_bytes(probe.read_bytes())
+    (inputs / "c.png").write_bytes(b"not an image")
+    manifest = folder / "base.jsonl"
+    cli(["upscale", str(inputs), "-o", str(folder / "manifest_out"), "--model", str(tiny), "--manifest",
+         str(manifest), "--precision", "fp32"])
+    return manifest.read_bytes()
+
+
+class _WorkStarted(Exception):
+    """`export --int8` got past its up-front checks (the expensive part is not what is fuzzed)."""
+
+
+def check_int8(work: Path, tiny: Path, images: dict[str, bytes], rng: np.random.Generator,
+               check: Callable[..., None], cases: int = 24) -> None:
+    """`export --int8` on calibration folders holding one corrupted image among good ones: refused
+    in one line before any work, or reaching the work (stopped there)."""
+    from srgan.inference import quantize
+
+    quantize.export_onnx = lambda *a, **k: (_ for _ in ()).throw(_WorkStarted())
+    for i, path in corrupted(work / "images", images, IMAGE_MUTATIONS, cases, rng):
+        folder = work / f"calibrate_{i}"
+        folder.mkdir(exist_ok=True)
+        for k in range(2):
+            (folder / f"good{k}.png").write_bytes(images["rgb.png"])
+        (folder / f"bad{path.suffix}").write_bytes(path.read_bytes())
+        check("export --int8", path, _int8_cli, ["export", "--model", str(tiny), "--onnx", str(work / "q.onnx"),
+                                                 "--int8", "--calibrate", str(folder), "--overwrite"])
+
+
+def _int8_cli(argv: list[str]) -> int:
+    try:
+        return cli(argv)
+    except _WorkStarted:
+        return 0
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
 # ---------------------------------------------------------------- the run
 def main() -> int:
     parser = argparse.ArgumentParser()
@@ -204,6 +333,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--images", type=int, default=240)
     parser.add_argument("--weights", type=int, default=160)
+    parser.add_argument("--onnx", type=int, default=0, help="corrupted ONNX files (issue 28)")
+    parser.add_argument("--manifests", type=int, default=0, help="corrupted manifests (issue 28)")
     parser.add_argument("--memory-mb", type=int, default=2048, help="address space allowed beyond the start")
     args = parser.parse_args()
     # a header may claim any size up to the pixel limit and some decoders then fill in what is missing:
@@ -218,6 +349,8 @@ def main() -> int:
     Image.new("RGB", (12, 10), (90, 120, 30)).save(probe)
     images, weights = base_images(rng), base_weights(work)
     cli(["upscale", str(probe), "--model", str(tiny), "-o", str(work / "warm.png"), "--precision", "fp32"])  # warm up
+    onnx_bases = base_onnx(work, tiny) if args.onnx else {}
+    manifest_bases = {"run.jsonl": base_manifest(work, probe, tiny)} if args.manifests else {}
 
     with open("/proc/self/status") as status:  # the limit counts from what the imports already mapped
         vm = next(int(line.split()[1]) for line in status if line.startswith("VmSize:")) * 1024
@@ -259,6 +392,20 @@ def main() -> int:
         if i % 8 == 0:
             check("upscale --model", path, cli, ["upscale", str(probe), "--model", str(path), "-o",
                                                  str(work / "out_w.png"), "--overwrite", "--precision", "fp32"])
+    if args.onnx:
+        (work / "onnx").mkdir(exist_ok=True)
+        for i, path in corrupted(work / "onnx", onnx_bases, ONNX_MUTATIONS, args.onnx, rng):
+            backend = "openvino" if i % 8 == 7 and _installed("openvino") else "onnxruntime"
+            check(f"upscale --model .onnx ({backend})", path, cli, [
+                "upscale", str(probe), "--model", str(path), "-o", str(work / "out_o.png"), "--overwrite",
+                "--backend", backend])
+            if i % 4 == 0:
+                check("inspect .onnx", path, cli, ["inspect", str(path)])
+    if args.manifests:
+        (work / "manifests").mkdir(exist_ok=True)
+        for _, path in corrupted(work / "manifests", manifest_bases, MANIFEST_MUTATIONS, args.manifests, rng):
+            check("upscale --summary", path, cli, ["upscale", "--summary", str(path)])
+        check_int8(work, tiny, images, rng, check)
     leftovers = sorted(p.name for p in work.rglob("*.tmp"))
     print("\n" + json.dumps({"cases": cases, "refused": refused, "failures": failures, "leftovers": leftovers,
                       "seconds": round(time.perf_counter() - start, 1),

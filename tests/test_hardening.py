@@ -304,26 +304,27 @@ def test_new_training_run_refuses_a_folder_holding_a_run(tmp_path, capsys):
 
 
 def test_stale_temps_of_killed_writes_are_removed_at_start(tmp_path, capsys, tiny_weights):
-    """SIGKILL leaves `.NAME.RANDOM.tmp` files; the next run removes those of its own outputs that are
-    older than the process, and nothing else."""
+    """SIGKILL leaves `.NAME.HOST@PID-START.RANDOM.tmp` files; the next run removes those of its own
+    outputs whose writer is gone (issue 28: never by age alone), and nothing else."""
     config, run = _tiny_config(tmp_path), tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead = files.writer_id(gone.pid)
+    gone.wait()
+    stale = [run / "checkpoints" / f".ckpt_000000001.pt.{dead}.a1b2c3d4.tmp", run / f".generator.safetensors.{dead}.zz_9y8x7.tmp"]
+    kept = [run / "checkpoints" / ".notes.tmp", run / "checkpoints" / ".ckpt_000000001.pt.tmp",
+            run / "checkpoints" / ".ckpt_000000001.pt.a1b2c3d4.tmp",  # no writer on record: kept, however old
+            run / "checkpoints" / f".ckpt_000000002.pt.{files.writer_id()}.q1w2e3r4.tmp"]  # a live writer's
     old = time.time() - 3600
-    stale = [run / "checkpoints" / ".ckpt_000000001.pt.a1b2c3d4.tmp", run / ".generator.safetensors.zz_9y8x7.tmp"]
-    kept = [run / "checkpoints" / ".notes.tmp", run / "checkpoints" / ".ckpt_000000001.pt.tmp"]
     for path in stale + kept:
         path.write_bytes(b"partial")
         os.utime(path, (old, old))
-    fresh = run / "checkpoints" / ".ckpt_000000002.pt.q1w2e3r4.tmp"  # a live writer's, newer than this process
-    fresh.write_bytes(b"being written")
-    os.utime(fresh, (time.time() + 60, time.time() + 60))
     assert _run(capsys, "train", "-c", str(config), "--out", str(run), "train.iterations=1")[0] == 0
-    assert not any(p.exists() for p in stale) and all(p.exists() for p in kept + [fresh])
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
 
     image = _png(tmp_path / "a.png")
-    leftover = tmp_path / ".a_x4.png.k9j8h7g6.tmp"
+    leftover = tmp_path / f".a_x4.png.{dead}.k9j8h7g6.tmp"
     leftover.write_bytes(b"partial")
-    os.utime(leftover, (old, old))
     assert _run(capsys, "upscale", str(image), "--model", tiny_weights)[0] == 0
     assert not leftover.exists() and (tmp_path / "a_x4.png").is_file()
 

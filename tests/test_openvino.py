@@ -69,5 +69,5 @@ def test_bf16_is_close_and_bad_requests_are_one_line_errors(tmp_path: Path) -> N
         build_runner(path, device="cuda:0", backend="openvino")
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
-    with pytest.raises(SrganError, match="not a usable model for OpenVINO"):
+    with pytest.raises(SrganError, match="not an ONNX model"):
         OpenVinoRunner(bad)

@@ -121,11 +121,13 @@ def upscale_files(inputs: Sequence[str | Path], output: str | Path | None = None
     appends one JSON line per file (`{rank}` in the name gives each rank its own file);
     `io_threads` read and write images while the model runs (0: no overlap)."""
     from srgan.inference import batch
-    from srgan.inference.manifest import Manifest
+    from srgan.inference.manifest import Manifest, manifest_path
     from srgan.inference.shard import resolve_shard
 
     opts = options or UpscaleOptions()
     part = resolve_shard(shard)
+    if manifest is not None:
+        manifest_path(manifest, part.index)  # checked before the model loads
     if not part.whole:
         opts = opts.replace(device=part.device(opts.device))
         if part.local_count > 1 and opts.backend == "torch" and not opts.device.startswith("cuda"):
@@ -146,11 +148,14 @@ def upscale_files(inputs: Sequence[str | Path], output: str | Path | None = None
             journal.close()
     summary.skipped[:0] = plan.missing
     summary.existing = len(plan.existing)
+    summary.torchrun = part.torchrun
     done, skipped, kept, megapixels = part.meet_at_the_end(
         [len(summary.done), len(summary.skipped) - len(plan.missing), summary.existing, summary.megapixels])
     if part.torchrun and part.index == 0:
         summary.job_totals = (f"all {part.count} ranks: upscaled {done:.0f} image(s), skipped {skipped:.0f}, "
-                              f"{kept:.0f} already done, {megapixels:.2f} output MP")
+                              f"{kept:.0f} already done, {megapixels:.2f} output MP"
+                              + (" (INCOMPLETE: every rank exits 0 under torchrun; the skipped files are named "
+                                 "above and in the manifest)" if skipped else ""))
     return summary
 
 
@@ -364,8 +369,11 @@ def _export_source(model: Any, path: str | Path, *, overwrite: bool, preset: str
     target = Path(path)
     if isinstance(model, (str, Path)) and Path(model).is_file() and target.resolve() == Path(model).resolve():
         raise SrganError(f"output {target} is the input weights file")
+    if target.is_dir():
+        raise SrganError(f"output {target} is a folder: give a file name")
     if target.exists() and not overwrite:
         raise SrganError(f"{target} exists: pass --overwrite to replace it")
+    writable_folder(target.parent, f"output {target}: folder")  # before the work, not after it
     generator = load_model(model, preset=preset) if isinstance(model, (str, Path)) else model
     return generator, target
 

@@ -198,7 +198,7 @@ def _run_upscale(args: argparse.Namespace) -> int:
                                     recursive=args.recursive, progress=True, shard=args.shard or "auto",
                                     manifest=args.manifest, io_threads=args.io_threads)
     print("\n".join(summary.lines()))
-    return 1 if summary.skipped else 0
+    return 1 if summary.skipped and not summary.torchrun else 0  # torchrun prints a traceback for exit 1
 
 
 # ---------------------------------------------------------------- export
@@ -217,9 +217,10 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", help="architecture of a .pth file that does not record it")
     p.add_argument("--onnx", metavar="FILE", help="output .onnx file")
     p.add_argument("--layout", choices=("basicsr",), help="write weights in this community layout to OUT")
-    p.add_argument("--dynamic", action="store_true", help="free batch, height and width (else fixed --size)")
-    p.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("H", "W"),
-                   help="LR input size of a fixed-shape export (default 256 256)")
+    p.add_argument("--dynamic", action="store_true",
+                   help="free batch, height and width: the default, so the model takes images of any size")
+    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
+                   help="export a fixed-shape model taking H x W inputs instead (srgan runs it in tiles that fit)")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
     p.add_argument("--int8", action="store_true", help="quantise to int8 (always dynamic shape)")
     p.add_argument("--calibrate", metavar="DIR", help="training images to calibrate int8 on (e.g. T91)")
@@ -254,9 +255,13 @@ def _run_export(args: argparse.Namespace) -> int:
         return 0
     if args.calibrate or args.check:
         raise SrganError("--calibrate and --check belong to --int8")
-    path = api.export_onnx(args.model, args.onnx, dynamic=args.dynamic, opset=args.opset, size=tuple(args.size),
-                           overwrite=args.overwrite, preset=args.preset)
-    print(f"wrote {path} ({'dynamic' if args.dynamic else 'fixed'} shape, opset {args.opset})")
+    if args.dynamic and args.size:
+        raise SrganError("--size makes a fixed-shape model and --dynamic a free one: choose one")
+    dynamic = args.size is None
+    path = api.export_onnx(args.model, args.onnx, dynamic=dynamic, opset=args.opset,
+                           size=tuple(args.size or (64, 64)), overwrite=args.overwrite, preset=args.preset)
+    print(f"wrote {path} ({'dynamic' if dynamic else 'fixed ' + 'x'.join(map(str, args.size))} shape, "
+          f"opset {args.opset})")
     return 0
 
 
@@ -400,13 +405,20 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=d.workers, metavar="N", help=f"inference threads (default {d.workers})")
     p.add_argument("--timeout", type=float, default=d.timeout, metavar="S",
                    help=f"seconds a request may wait and run (default {d.timeout:g})")
+    p.add_argument("--header-timeout", type=float, default=d.header_timeout, metavar="S",
+                   help=f"seconds a connection may take to send a request's headers (default {d.header_timeout:g})")
+    p.add_argument("--upload-timeout", type=float, default=d.upload_timeout, metavar="S",
+                   help=f"seconds an upload may take in all (default {d.upload_timeout:g})")
+    p.add_argument("--min-upload-kbps", type=float, default=d.min_upload_kbps, metavar="KIB_S",
+                   help=f"slowest average upload rate accepted after the first seconds (default {d.min_upload_kbps:g})")
     p.set_defaults(func=_run_serve)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
     api.serve(host=args.host, port=args.port, model=args.model, device=args.device, precision=args.precision,
               max_pixels=args.max_pixels, max_upload_mb=args.max_upload_mb, queue=args.queue, workers=args.workers,
-              timeout=args.timeout)
+              timeout=args.timeout, header_timeout=args.header_timeout, upload_timeout=args.upload_timeout,
+              min_upload_kbps=args.min_upload_kbps)
     return 0
 
 

@@ -9,8 +9,11 @@ that is there unless asked to, and every file-system failure is one line naming 
   placeholder (for that instant a reader sees an empty file). With `overwrite` it is renamed over
   the target (`os.replace`), atomically.
 - A run killed without warning (SIGKILL, power loss) leaves its temporary file behind;
-  `remove_stale_temps` deletes those of our own naming that are older than this process, in the
-  folders a run writes, when the run starts.
+  `remove_stale_temps` deletes those of our own naming in the folders a run writes, when the run
+  starts, but only when their writer is provably gone: the name carries the writer's host, PID and
+  process start time (`.NAME.HOST@PID-START.RANDOM.tmp`), and a file is removed only if it was
+  written on this host and no process with that PID and start time is alive. A live run writing to
+  the same folder (the same job started twice) keeps its file; age alone never counts.
 - `existing_file` refuses folders, FIFOs and devices by name before anything opens them (opening a
   FIFO blocks forever); `writable_folder` refuses an output folder that is a file, or sits under
   one, or cannot be written, before any work is done.
@@ -23,9 +26,9 @@ import errno
 import logging
 import os
 import re
+import socket
 import stat
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,9 +38,9 @@ from srgan.errors import SrganError, one_line
 log = logging.getLogger(__name__)
 
 TEMP_SUFFIX = ".tmp"
-PROCESS_START = time.time()
-"""When this process started using srgan's files: temporary files older than this are not its own."""
 _RANDOM = re.compile(r"[a-z0-9_]{8}")  # what tempfile.mkstemp puts between prefix and suffix
+_WRITER = re.compile(r"(?P<host>[A-Za-z0-9-]{1,24})@(?P<pid>\d{1,10})-(?P<start>\d{1,20})")
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:24] or "host"
 _NO_HARD_LINKS = {errno.EPERM, errno.EACCES, errno.EXDEV, errno.EMLINK, errno.ENOSYS, errno.ENOTSUP,
                   errno.EOPNOTSUPP}
 
@@ -59,7 +62,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], Any], *, overwr
     tmp = None
     try:
         make_folder(path.parent)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{writer_id()}.", suffix=TEMP_SUFFIX, dir=path.parent)
         os.close(fd)
         write(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
@@ -152,29 +155,69 @@ def os_reason(exc: OSError) -> str:
     return exc.strerror or one_line(exc)
 
 
-def temp_target(name: str) -> str | None:
-    """The file name an `atomic_write` temporary file called `name` was for; None if `name` is not one."""
+def writer_id(pid: int | None = None) -> str:
+    """`HOST@PID-START` of a process (this one by default): its start time in clock ticks since boot
+    (Linux `/proc/PID/stat`), 0 where it cannot be read. A PID alone could be reused."""
+    pid = os.getpid() if pid is None else pid
+    return f"{_HOST}@{pid}-{_start_ticks(pid) or 0}"
+
+
+def _start_ticks(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat (after the command name, which may hold spaces and parentheses)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+        return int(text[text.rindex(")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def writer_gone(writer: str) -> bool:
+    """Whether the process a temporary file's `writer_id` names has provably ended: written on this
+    host, and no process with that PID is alive, or the one alive started at another time (its PID
+    was reused). Unknown (another host, no start time on record) counts as alive."""
+    match = _WRITER.fullmatch(writer)
+    if match is None or match["host"] != _HOST:
+        return False
+    pid, start = int(match["pid"]), int(match["start"])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, owned by another user
+        pass
+    return start != 0 and _start_ticks(pid) not in (None, start)
+
+
+def temp_target(name: str) -> tuple[str, str] | None:
+    """(the file name, the writer) an `atomic_write` temporary file called `name` was for; None if
+    `name` is not one. The writer is "" for files named before writers were recorded."""
     if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
         return None
-    target, dot, random = name[1:-len(TEMP_SUFFIX)].rpartition(".")
-    return target if dot and target and _RANDOM.fullmatch(random) else None
+    rest, dot, random = name[1:-len(TEMP_SUFFIX)].rpartition(".")
+    if not (dot and rest and _RANDOM.fullmatch(random)):
+        return None
+    target, dot, writer = rest.rpartition(".")
+    if dot and target and _WRITER.fullmatch(writer):
+        return target, writer
+    return rest, ""
 
 
 def remove_stale_temps(folder: str | os.PathLike, wanted: Callable[[str], bool]) -> int:
     """Delete the `atomic_write` temporary files in `folder` that are for a name `wanted(name)` and
-    older than this process: left by a run killed without warning, since a live run deletes its own.
-    Returns how many were deleted; a file that cannot be deleted is only logged."""
+    whose writer is provably gone (`writer_gone`): left by a run killed without warning. Files of a
+    live writer, of another host or without a recorded writer are kept. Returns how many were
+    deleted; a file that cannot be deleted is only logged."""
     removed = 0
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return 0
     for entry in entries:
-        target = temp_target(entry.name)
-        if target is None or not wanted(target):
+        found = temp_target(entry.name)
+        if found is None or not wanted(found[0]) or not writer_gone(found[1]):
             continue
         try:
-            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < PROCESS_START:
+            if entry.is_file(follow_symlinks=False):
                 os.unlink(entry.path)
                 removed += 1
                 log.info("removed %s, left by an interrupted run", entry.path)

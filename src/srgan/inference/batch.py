@@ -64,6 +64,7 @@ class Summary:
     existing: int = 0  # outputs already there, kept (skip_existing)
     label: str = ""  # "rank 1/4" in a sharded run
     job_totals: str = ""  # on rank 0 of a torchrun job: the counts of all ranks
+    torchrun: bool = False  # a rank of a torchrun job: skipped files do not make its exit code non-zero
 
     def lines(self) -> list[str]:
         rate = self.megapixels / self.seconds if self.seconds > 0 else 0.0
@@ -291,7 +292,12 @@ def run_jobs(jobs: list[Job], runner: Runner, options: UpscaleOptions, *, strict
             summary.skipped.append((job.name, rec.error))
         rec.seconds = rec.end - rec.start
         if record is not None:
-            record(rec)
+            try:
+                record(rec)
+            except SrganError as exc:  # the run's record is lost from here on: stop, keeping what is done
+                last = f" (the last: {summary.done[-1]})" if summary.done else ""
+                raise SrganError(f"{exc}: stopped; {len(summary.done)} file(s) done before it are kept{last}, "
+                                 "the others not started") from exc
         if on_file is not None:
             on_file(job, rec.error)
         bar.set_postfix_str(f"{summary.megapixels / max(time.perf_counter() - start, 1e-9):.2f} MP/s", refresh=False)

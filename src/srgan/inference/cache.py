@@ -26,7 +26,7 @@ from srgan.errors import SrganError
 from srgan.hardware import resolve_device, resolve_precision
 from srgan.inference.engine import prepare_model
 from srgan.inference.options import BACKENDS
-from srgan.inference.tiling import tiled_forward
+from srgan.inference.tiling import FEATHER_PAD, tiled_forward
 from srgan.models.weights import DEFAULT_MODEL
 
 
@@ -43,7 +43,12 @@ class Runner:
 
     def __call__(self, image: torch.Tensor, *, tile: int | str | None, tile_pad: int | None,
                  progress: bool = False) -> torch.Tensor:
-        """(C, H, W) CPU float in [0, 1] -> (C, sH, sW) float32, unclamped."""
+        """(C, H, W) CPU float in [0, 1] -> (C, sH, sW) float32, unclamped. A fixed-shape exported
+        model runs in windows of its input size (`ExportedModel.run_in_windows`)."""
+        if getattr(self.model, "fixed_size", None) is not None:
+            context = self.model.context()
+            pad = tile_pad if tile_pad is not None else FEATHER_PAD if context is None else context
+            return self.model.run_in_windows(image[None].float(), pad)[0]
         return tiled_forward(self.model, image[None], scale=self.scale, tile=tile, tile_pad=tile_pad,
                              device=self.device, dtype=self.dtype, progress=progress)[0]
 

@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import os
 import select
 import socket
+import stat
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from srgan.errors import SrganError, one_line
+from srgan.errors import SrganError
+from srgan.files import existing_file, kind_of, make_folder, os_reason, writable_folder
 
 LINE_LIMIT = getattr(select, "PIPE_BUF", 4096)
 
@@ -49,20 +53,36 @@ class FileRecord:
     run: str = ""
 
 
+def manifest_path(path: str | os.PathLike, rank: int = 0) -> Path:
+    """The manifest file a run will append to, checked before any work like an image output: a
+    regular file or none yet, in a folder that is (or can be made) writable. A folder, FIFO or
+    device there is refused (opening a FIFO for writing blocks until a reader comes)."""
+    target = Path(str(path).replace("{rank}", str(rank)))
+    if os.path.lexists(target):
+        mode = target.stat().st_mode if target.exists() else 0
+        if not stat.S_ISREG(mode):
+            raise SrganError(f"manifest {target} is {kind_of(mode) if mode else 'a broken link'}: "
+                             "give a file name such as run.jsonl")
+    writable_folder(target.parent, f"manifest {target}: folder")
+    return target
+
+
 class Manifest:
     """Appends `FileRecord`s to a JSON-lines file; `{rank}` in the path becomes the rank. Records
-    without a host and run id (those of this process) get this process's."""
+    without a host and run id (those of this process) get this process's. A record that cannot be
+    written (full disk, I/O error) raises a one-line `SrganError`: the caller stops the run."""
 
     def __init__(self, path: str | os.PathLike, *, rank: int = 0) -> None:
-        self.path = Path(str(path).replace("{rank}", str(rank)))
+        self.path = manifest_path(path, rank)
         self.rank, self.host, self.run = rank, socket.gethostname(), uuid.uuid4().hex[:12]
-        if self.path.is_dir():
-            raise SrganError(f"manifest {self.path} is a folder: give a file name such as run.jsonl")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        make_folder(self.path.parent)
+        try:  # O_NONBLOCK: a FIFO put there since the check fails at once instead of blocking
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666)
+            if not stat.S_ISREG(os.fstat(self._fd).st_mode):
+                os.close(self._fd)
+                raise SrganError(f"manifest {self.path} is not a regular file")
         except OSError as exc:
-            raise SrganError(f"cannot open manifest {self.path}: {one_line(exc)}") from exc
+            raise SrganError(f"cannot open manifest {self.path}: {os_reason(exc)}") from exc
 
     def write(self, record: FileRecord) -> None:
         record.rank, record.host, record.run = self.rank, record.host or self.host, record.run or self.run
@@ -71,7 +91,13 @@ class Manifest:
             budget = LINE_LIMIT - (len(line) - _json_length(record.error)) - len("...")
             record.error = _prefix_within(record.error, budget) + "..."
             line = _encode(record)
-        os.write(self._fd, line)
+        try:
+            written = os.write(self._fd, line)
+        except OSError as exc:
+            raise SrganError(f"manifest {self.path}: cannot write ({os_reason(exc)})") from exc
+        if written != len(line):
+            raise SrganError(f"manifest {self.path}: cannot write (only {written} of {len(line)} bytes of a line "
+                             "went in: the disk is full?)")
 
     def close(self) -> None:
         os.close(self._fd)
@@ -120,25 +146,76 @@ class ManifestTotals:
 
 
 def read_manifest(patterns: Sequence[str | os.PathLike]) -> tuple[list[dict], int]:
-    """The records of every manifest named or matched by a glob, and the count of unreadable lines."""
-    paths: list[str] = []
+    """The records of every manifest named or matched by a glob, and the count of unreadable lines
+    (not JSON: cut short by a killed process). A line that is JSON but not a record
+    (`check_record`) is refused in one line naming the file, the line and the field."""
+    paths: list[Path] = []
     for pattern in map(str, patterns):
         matches = sorted(glob.glob(pattern)) if set("*?[") & set(pattern) else [pattern]
-        if not matches or not all(os.path.isfile(m) for m in matches):
+        if not matches:
             raise SrganError(f"manifest {pattern}: no such file")
-        paths += matches
+        paths += [existing_file(match, "manifest") for match in matches]
     records, bad = [], 0
     for path in paths:
-        with open(path, encoding="utf-8", errors="replace") as file:
-            for text in file:
-                try:
-                    record = json.loads(text)
-                    if not isinstance(record, dict) or "input" not in record or "status" not in record:
-                        raise ValueError
-                    records.append(record)
-                except ValueError:
-                    bad += 1
+        try:
+            with open(path, encoding="utf-8", errors="replace") as file:
+                for number, text in enumerate(file, 1):
+                    try:
+                        record = json.loads(text)
+                    except (ValueError, RecursionError):
+                        bad += 1
+                        continue
+                    records.append(check_record(record, f"{path}:{number}"))
+        except OSError as exc:
+            raise SrganError(f"manifest {path}: cannot read ({os_reason(exc)})") from exc
     return records, bad
+
+
+_SIZE = "[width, height] of whole numbers"
+_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "input": ("text", lambda v: isinstance(v, str)),
+    "output": ("text", lambda v: isinstance(v, str)),
+    "status": ("done or failed", lambda v: v in ("done", "failed")),
+    "error": ("text or null", lambda v: v is None or isinstance(v, str)),
+    "in_size": (f"{_SIZE} or null", lambda v: v is None or _is_size(v)),
+    "out_size": (f"{_SIZE} or null", lambda v: v is None or _is_size(v)),
+    "in_bytes": ("a whole number >= 0 or null", lambda v: v is None or _is_count(v)),
+    "out_bytes": ("a whole number >= 0 or null", lambda v: v is None or _is_count(v)),
+    "seconds": ("a finite number >= 0", lambda v: _is_time(v)),
+    "start": ("a finite number >= 0 (Unix time)", lambda v: _is_time(v)),
+    "end": ("a finite number >= 0 (Unix time)", lambda v: _is_time(v)),
+    "rank": ("a whole number >= 0", lambda v: _is_count(v)),
+    "host": ("text", lambda v: isinstance(v, str)),
+    "run": ("text", lambda v: isinstance(v, str)),
+}
+"""The manifest's schema: each field's type and range, as `FileRecord` writes it."""
+_REQUIRED = ("input", "status")
+
+
+def check_record(record: Any, where: str) -> dict:
+    """`record` if it is a manifest record (`_FIELDS`; input and status required, unknown fields
+    kept), else an `SrganError` naming `where` (file:line) and the field."""
+    if not isinstance(record, dict):
+        raise SrganError(f"manifest {where}: a line is a JSON object (a record), got {type(record).__name__}")
+    for name in _REQUIRED:
+        if name not in record:
+            raise SrganError(f"manifest {where}: field {name} is missing")
+    for name, (wanted, valid) in _FIELDS.items():
+        if name in record and not valid(record[name]):
+            raise SrganError(f"manifest {where}: field {name} must be {wanted}, got {json.dumps(record[name])[:60]}")
+    return record
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_time(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def _is_size(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(_is_count(v) and v < 1 << 31 for v in value)
 
 
 def summarize(records: Iterable[dict], unreadable: int = 0) -> ManifestTotals:

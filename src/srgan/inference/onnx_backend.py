@@ -11,6 +11,7 @@ without the weights file or the architecture's code.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -24,18 +25,23 @@ import torch
 
 from srgan.errors import SrganError, one_line
 from srgan.files import atomic_write
+from srgan.inference.onnx_check import (
+    ARCHITECTURE_KEY,
+    CONFIG_KEY,
+    CONTEXT_KEY,
+    GRID_KEY,
+    PRECISION_KEY,
+    CheckedGraph,
+    OnnxMetadata,
+    parse_metadata,
+)
 from srgan.models.generator import Generator
-from srgan.models.registry import ARCHITECTURES
-from srgan.models.weights import OLD_ARCHITECTURE
+
+__all__ = ["PRECISION_KEY", "ExportedModel", "OnnxRunner", "export_onnx"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 18
-CONFIG_KEY = "srgan_config"
-ARCHITECTURE_KEY = "srgan_architecture"
-CONTEXT_KEY = "srgan_context"
-GRID_KEY = "srgan_input_multiple"
-PRECISION_KEY = "srgan_precision"  # "int8" for a quantised model (`srgan.inference.quantize`)
 
 
 def export_onnx(model: Generator, path: str | os.PathLike, *, dynamic: bool = True,
@@ -85,31 +91,22 @@ class ExportedModel:
     """What srgan's metadata tells about an exported model, shared by the ONNX Runtime and OpenVINO
     runners: the interface of the generator (`scale`, `in_channels`, `context()`, and
     `architecture` + `config` where the architecture is registered here), so `tiled_forward`
-    treats the runner like a torch model."""
+    treats the runner like a torch model. Each input shape is checked against the graph before it
+    runs (`onnx_check.CheckedGraph`); a fixed-shape model runs in windows of its size
+    (`run_in_windows`); a runtime's failure is one line."""
 
     scale: int | None
     in_channels: int | None
     architecture: str | None
     config: Any
     precision: str
+    graph: CheckedGraph | None = None
+    name: str = "ONNX model"
 
-    def _read_metadata(self, meta: dict[str, str], in_channels: Any) -> None:
-        self.in_channels = in_channels if isinstance(in_channels, int) else None
-        self.scale = int(meta["scale"]) if "scale" in meta else None
-        self.precision = meta.get(PRECISION_KEY, "fp32")
-        self.architecture = meta.get(ARCHITECTURE_KEY, OLD_ARCHITECTURE) if CONFIG_KEY in meta else None
-        self.config = None
-        if self.architecture in ARCHITECTURES.names():
-            cls = ARCHITECTURES.get(self.architecture)
-            self.config = cls.config_class.from_dict(json.loads(meta[CONFIG_KEY]))
-        self._grid = int(meta.get(GRID_KEY, 1))
-        if CONTEXT_KEY in meta:
-            self._context = json.loads(meta[CONTEXT_KEY])
-        elif self.config is not None:  # exported before the context was stored: ask an empty network
-            with torch.device("meta"):
-                self._context = cls(self.config).context()
-        else:
-            self._context = None
+    def _read_metadata(self, meta: OnnxMetadata, in_channels: Any) -> None:
+        self.in_channels = in_channels if isinstance(in_channels, int) and in_channels > 0 else None
+        self.scale, self.precision, self.architecture = meta.scale, meta.precision, meta.architecture
+        self.config, self._grid, self._context = meta.config, meta.grid, meta.context
 
     def input_multiple(self) -> int:
         """The pixel grid tiles must follow (`Generator.input_multiple`); 1 for files that do not say."""
@@ -124,6 +121,64 @@ class ExportedModel:
         (not exported by srgan) or it is unbounded, and tiles are blended."""
         return self._context
 
+    @property
+    def fixed_size(self) -> tuple[int, int] | None:
+        """(height, width) of a fixed-shape model's input; None when it takes any size."""
+        return self.graph.fixed_size if self.graph is not None else None
+
+    def run_in_windows(self, image: torch.Tensor, context: int) -> torch.Tensor:
+        """A fixed-shape model over a (1, C, H, W) image of any size: windows of its input size slide
+        over the image, each keeping the part of its output at least `context` pixels from its
+        cut edges, so the result is the whole-image result (exact where the image is at least the
+        window; a smaller image is padded by repeating its edge, inexact only within `context`)."""
+        (h0, w0), (height, width) = self.fixed_size, image.shape[-2:]
+        if height < h0 or width < w0:
+            padded = torch.nn.functional.pad(image, (0, max(0, w0 - width), 0, max(0, h0 - height)), mode="replicate")
+            return self.run_in_windows(padded, context)[..., :height * self.scale, :width * self.scale]
+        rows, cols = _windows(height, h0, context, self.name), _windows(width, w0, context, self.name)
+        out = None
+        for (y, top, bottom), (x, left, right) in itertools.product(rows, cols):
+            result = self(image[..., y:y + h0, x:x + w0])
+            if out is None:
+                out = result.new_empty((1, result.shape[1], height * self.scale, width * self.scale))
+            s = self.scale
+            out[..., (y + top) * s:(y + bottom) * s, (x + left) * s:(x + right) * s] = \
+                result[..., top * s:bottom * s, left * s:right * s]
+        return out
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        if self.graph is not None:
+            self.graph.check_input(tuple(x.shape))
+        array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
+        try:
+            result = self._run(array)
+        except Exception as exc:  # the runtimes raise their own types (RuntimeError, Fail, ...)
+            raise SrganError(f"{self.name}: the model failed on a {height}x{width} input "
+                             f"({one_line(exc)[:300]})") from exc
+        return torch.from_numpy(result)
+
+    def _run(self, array: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+def _windows(length: int, window: int, context: int, name: str) -> list[tuple[int, int, int]]:
+    """(start, first kept, end kept) of windows of `window` pixels covering [0, length) (length >=
+    window) whose kept parts, `context` from each cut edge, tile it."""
+    step = window - 2 * context
+    if step < 1 and length > window:
+        raise SrganError(f"{name}: a fixed-shape model of side {window} is too small for its {context} pixels "
+                         "of context: export it again with dynamic shape (`srgan export --onnx FILE`)")
+    spans, start = [], 0
+    while True:
+        start = min(start, length - window)
+        first = 0 if start == 0 else (spans[-1][0] + spans[-1][2]) - start
+        if start + window >= length:
+            spans.append((start, first, window))
+            return spans
+        spans.append((start, first, window - context))
+        start += step
+
 
 class OnnxRunner(ExportedModel):
     """A tensor -> tensor callable over an ONNX Runtime session (CPU, or its CUDA provider if
@@ -135,24 +190,27 @@ class OnnxRunner(ExportedModel):
         except ImportError as exc:
             raise SrganError("the onnxruntime backend needs `pip install srgan[onnx]`") from exc
         if isinstance(path_or_session, (str, os.PathLike)):
-            path = check_onnx_file(path_or_session)
+            self.graph = CheckedGraph(path_or_session)
+            self.name = str(self.graph.path)
+            self.graph.check_input(self.graph.probe_shape())
             options = ort.SessionOptions()
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             options.intra_op_num_threads = threads or torch.get_num_threads()
             try:
-                session = ort.InferenceSession(str(path), options, providers=_providers(ort))
+                session = ort.InferenceSession(self.graph.proto.SerializeToString(), options,
+                                               providers=_providers(ort))
             except Exception as exc:
-                raise SrganError(f"{path}: not a usable ONNX model ({one_line(exc)})") from exc
+                raise SrganError(f"{self.name}: not a usable ONNX model ({one_line(exc)[:300]})") from exc
         else:
             session = path_or_session
         self.session = session
         self.input_name = session.get_inputs()[0].name
-        self._read_metadata(session.get_modelmeta().custom_metadata_map, session.get_inputs()[0].shape[1])
+        meta = session.get_modelmeta().custom_metadata_map
+        self._read_metadata(parse_metadata(meta, self.name), session.get_inputs()[0].shape[1])
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
+    def _run(self, array: np.ndarray) -> np.ndarray:
         (result,) = self.session.run(None, {self.input_name: array})
-        return torch.from_numpy(result)
+        return result
 
 
 @contextlib.contextmanager
@@ -167,13 +225,6 @@ def _quiet(*names: str) -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
-
-
-def check_onnx_file(path: str | os.PathLike) -> Path:
-    path = Path(path)
-    if not path.is_file():
-        raise SrganError(f"ONNX file not found: {path}")
-    return path
 
 
 def _providers(ort: Any) -> list[str]:

@@ -11,14 +11,14 @@ convolutions whose outputs srgan keeps in float (`srgan.inference.quantize` says
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import numpy as np
 import torch
 
 from srgan.errors import SrganError, one_line
 from srgan.hardware import NAMES
-from srgan.inference.onnx_backend import ExportedModel, check_onnx_file
+from srgan.inference.onnx_backend import ExportedModel
+from srgan.inference.onnx_check import CheckedGraph
 
 _HINTS = {torch.float32: "f32", torch.bfloat16: "bf16"}
 
@@ -38,27 +38,21 @@ class OpenVinoRunner(ExportedModel):
             raise SrganError("the openvino backend needs `pip install srgan[openvino]`") from exc
         if dtype not in _HINTS:
             raise SrganError(f"the openvino backend runs on the CPU in fp32 or bf16, not {NAMES.get(dtype, dtype)}")
-        path = check_onnx_file(path)
+        self.graph = CheckedGraph(path)  # parsed and checked before OpenVINO reads a byte of it
+        self.name = str(self.graph.path)
+        self.graph.check_input(self.graph.probe_shape())
         core = ov.Core()
         try:
-            model = core.read_model(str(path))
+            model = core.read_model(self.name)
             config = {"INFERENCE_PRECISION_HINT": _HINTS[dtype], "PERFORMANCE_HINT": "LATENCY",
                       "INFERENCE_NUM_THREADS": threads or torch.get_num_threads()}
             self.compiled = core.compile_model(model, "CPU", config)
         except Exception as exc:
-            raise SrganError(f"{path}: not a usable model for OpenVINO ({one_line(exc)})") from exc
+            raise SrganError(f"{self.name}: not a usable model for OpenVINO ({one_line(exc)[:300]})") from exc
         self.dtype = dtype
-        info = model.get_rt_info()
-        framework = info["framework"] if "framework" in info else {}  # noqa: SIM401 (RTMap has no get)
-        meta = {key: str(framework[key].astype(str)) for key in framework}
-        self._read_metadata(meta, _static(model.inputs[0].get_partial_shape()[1]))
+        self._read_metadata(self.graph.metadata, self.graph.dims[1])
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
+    def _run(self, array: np.ndarray) -> np.ndarray:
         request = self.compiled.create_infer_request()
         result = request.infer({0: array})
-        return torch.from_numpy(np.array(result[self.compiled.output(0)], copy=True))
-
-
-def _static(dimension: Any) -> int | None:
-    return dimension.get_length() if dimension.is_static else None
+        return np.array(result[self.compiled.output(0)], copy=True)

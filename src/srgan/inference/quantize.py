@@ -23,6 +23,7 @@ out of the calibration.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 import time
@@ -48,6 +49,8 @@ DEFAULT_MAX_LOSS = 0.1
 DEFAULT_CROPS = 40
 CROP = 64
 HOLD_OUT_EVERY = 5
+MAX_CROPS = 10_000
+MIN_CHECK_LR = 4
 _FLUSH_EVERY = 8  # calibration crops whose activations ORT keeps in memory at once (~115 MB each)
 
 
@@ -85,12 +88,14 @@ def quantize_generator(model: Generator, path: str | os.PathLike, calibrate: str
         raise SrganError("int8 export needs ONNX Runtime: `pip install srgan[onnx]`") from exc
     import onnx
 
-    if max_loss < 0:
-        raise SrganError(f"max loss must be 0 dB or more, got {max_loss}")
-    if crops < 1:
-        raise SrganError(f"calibration crops must be at least 1, got {crops}")
+    if not math.isfinite(max_loss) or max_loss < 0:
+        raise SrganError(f"max loss must be a finite number of dB, 0 or more, got {max_loss}")
+    if not 1 <= crops <= MAX_CROPS:
+        raise SrganError(f"calibration crops must be from 1 to {MAX_CROPS}, got {crops}")
     start = time.perf_counter()
     calibration, check_files, check_source = _split(calibrate, check)
+    _check_sizes(calibration, model.input_multiple(), "calibration")
+    _check_sizes(check_files, MIN_CHECK_LR * model.scale, "check")
     samples = calibration_crops(calibration, crops, seed=seed, channels=model.in_channels)
     with tempfile.TemporaryDirectory(prefix="srgan-int8-") as tmp:
         fp32 = export_onnx(model, Path(tmp) / "fp32.onnx", dynamic=True)
@@ -122,6 +127,23 @@ def quantize_generator(model: Generator, path: str | os.PathLike, calibrate: str
         target = atomic_write(path, lambda out: onnx.save(graph, out), overwrite=overwrite)
     return QuantizationReport(target, len(samples), len(check_files), check_source, psnr_fp32, psnr_int8,
                               time.perf_counter() - start)
+
+
+def _check_sizes(paths: list[Path], least: int, what: str) -> None:
+    """Refuse, before any work, an image that cannot be read or is smaller than `least` pixels on a
+    side (from its header): a check image needs `MIN_CHECK_LR` LR pixels a side (PSNR leaves out a
+    border of `scale`), a calibration crop the model's input grid."""
+    from PIL import Image
+
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise SrganError(f"{what} image {path}: cannot be read ({one_line(exc)[:200]})") from exc
+        if min(width, height) < least:
+            raise SrganError(f"{what} image {path} is {width}x{height}: the int8 {what} needs images of at least "
+                             f"{least}x{least} pixels (remove it, or give another folder)")
 
 
 def _split(calibrate: str | os.PathLike, check: str | os.PathLike | None) -> tuple[list[Path], list[Path], str]:

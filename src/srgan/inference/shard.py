@@ -35,6 +35,8 @@ from PIL import Image
 from srgan.errors import SrganError
 
 _HEADER_THREADS = 8  # header reads are small and wait on storage, not the CPU
+MAX_PARTS = 1_000_000
+"""Most parts a job splits into (`--shard I/N`): beyond any cluster, and the split stays instant."""
 
 
 @dataclass(frozen=True)
@@ -92,12 +94,12 @@ class Shard:
 
 def parse_shard(text: str) -> Shard:
     """`I/N` with 0 <= I < N (I counts from 0, like `SLURM_ARRAY_TASK_ID` with `--array=0-(N-1)`)."""
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
+    match = re.fullmatch(r"\s*(\d{1,12})\s*/\s*(\d{1,12})\s*", str(text)[:100])
     if not match:
-        raise SrganError(f"shard must be I/N (this process's part I of N parts, I from 0), got {text!r}")
+        raise SrganError(f"shard must be I/N (this process's part I of N parts, I from 0), got {str(text)[:40]!r}")
     index, count = int(match[1]), int(match[2])
-    if count < 1 or index >= count:
-        raise SrganError(f"shard {text}: need N >= 1 and 0 <= I < N")
+    if count < 1 or index >= count or count > MAX_PARTS:
+        raise SrganError(f"shard {text}: need 1 <= N <= {MAX_PARTS:,} and 0 <= I < N")
     return Shard(index, count)
 
 
@@ -128,6 +130,8 @@ def resolve_shard(spec: Shard | str | None) -> Shard:
     if spec == "auto":
         return ranks
     part = parse_shard(spec)
+    if part.count * ranks.count > MAX_PARTS:
+        raise SrganError(f"shard {spec} split again among {ranks.count} torchrun ranks makes more than {MAX_PARTS:,} parts")
     return Shard(part.index * ranks.count + ranks.index, part.count * ranks.count, ranks.local_rank,
                  ranks.local_count, ranks.torchrun)
 

@@ -54,6 +54,9 @@ def upscale_image(image: Any, runner: Runner, options: UpscaleOptions, *, progre
     if isinstance(image, np.ndarray):
         return _upscale_array(image, runner, options, progress)
     if isinstance(image, torch.Tensor):
+        if image.is_meta or image.layout != torch.strided:
+            raise SrganError(f"upscale takes a tensor holding its pixels, got a {'meta' if image.is_meta else 'sparse'} "
+                             "tensor (call .to_dense() or load the data first)")
         return _upscale_tensor(image, runner, options, progress)
     raise SrganError(f"upscale takes a PIL image, a numpy array, a tensor or a LoadedImage, got {type(image).__name__}")
 

@@ -118,6 +118,8 @@ def read_weights(path_or_name: str | os.PathLike, *, preset: str | None = None) 
     run's config; their EMA weights are read), else from `preset`, else from the tensor names and
     shapes (`srgan.models.foreign`: ESRGAN, Real-ESRGAN, BSRGAN, Compact, MSRResNet)."""
     path = _resolve(path_or_name)
+    if path.suffix.lower() == ".onnx":
+        raise SrganError(f"{path}: an ONNX model, not a weights file (`srgan upscale --model {path}` runs it)")
     state, meta = _read_tensors(path)
     layout = "srgan"
     if meta.get("format") == FORMAT and not isinstance(meta.get("config"), dict):
@@ -177,13 +179,14 @@ def _own_tensors(state: dict[str, torch.Tensor], expected: dict[str, torch.Tenso
 
 
 def check_finite(weights: WeightsFile) -> None:
-    """One line naming the first tensor of the file holding NaN or infinity: such a network's output
-    is NaN, written as a black image."""
+    """One line naming the first tensor of the file holding NaN or infinity once in float32, the
+    dtype the network computes in (a float64 1e300 becomes infinity when cast): such a network's
+    output is NaN, written as a black image."""
     for name, tensor in weights.state.items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            bad = int((~torch.isfinite(tensor)).sum())
-            raise SrganError(f"{weights.path}: tensor {name} holds {bad} NaN or infinite value(s) of {tensor.numel()}: "
-                             "the weights are damaged (a diverged training run?)")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor.float()).all()):
+            bad = int((~torch.isfinite(tensor.float())).sum())
+            raise SrganError(f"{weights.path}: tensor {name} holds {bad} NaN, infinite or (in float32) overflowing "
+                             f"value(s) of {tensor.numel()}: the weights are damaged (a diverged training run?)")
 
 
 def check_fit(model: nn.Module, weights: WeightsFile) -> None:
@@ -271,7 +274,7 @@ def _read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         meta = read_metadata(path)
         if meta.get("format") == resume_state.FORMAT:
             run = resume_state.load_resume_state(path)
-            return run["ema"] or run["generator"], _run_metadata(run["config"], run["iteration"])
+            return run["ema"] or run["generator"], _run_metadata(run["config"], run["iteration"], path)
         try:
             obj: Any = load_file(str(path))
         except Exception as exc:  # safetensors raises several types for a damaged file
@@ -283,18 +286,38 @@ def _read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         if isinstance(obj.get("config"), dict) and "scale" in obj["config"]:
             meta = {"config": obj["config"], "architecture": obj.get("architecture", OLD_ARCHITECTURE)}
         elif isinstance(obj.get("config"), dict) and isinstance(obj.get("generator"), dict):  # srgan's checkpoint
-            meta = _run_metadata(obj["config"], obj.get("iteration"))
+            meta = _run_metadata(obj["config"], obj.get("iteration"), path)
             obj = obj["ema"] if isinstance(obj.get("ema"), dict) else obj["generator"]
     while isinstance(obj, dict) and (key := next((k for k in CONTAINERS if isinstance(obj.get(k), dict)), None)):
         obj = obj[key]
-    state = {k.removeprefix("module."): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    state = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
     if not state:
         raise SrganError(f"{path}: holds no tensors")
-    return state, meta
+    return {k.removeprefix("module."): v for k, v in _checked_tensors(state, path).items()}, meta
 
 
-def _run_metadata(config: dict[str, Any], iteration: Any) -> dict[str, Any]:
+def _checked_tensors(state: dict[Any, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+    """`state` if every key is a name and every tensor a dense real tensor with data and a positive
+    size in every dimension (the layout detectors divide by channel counts), else one line naming
+    the first that is not."""
+    for key, tensor in state.items():
+        name = repr(key)[:80]
+        if not isinstance(key, str):
+            raise SrganError(f"{path}: tensor key {name} is not a name: not a state dict of a network")
+        problem = ("is on the meta device (no data)" if tensor.is_meta
+                   else "is sparse" if tensor.layout != torch.strided
+                   else f"is complex ({str(tensor.dtype).removeprefix('torch.')})" if tensor.is_complex()
+                   else f"has an empty shape {tuple(tensor.shape)}" if tensor.dim() and 0 in tensor.shape
+                   else None)
+        if problem:
+            raise SrganError(f"{path}: tensor {name} {problem}: not the weights of a network")
+    return state
+
+
+def _run_metadata(config: Any, iteration: Any, path: Path) -> dict[str, Any]:
     """What `Trainer.export` writes into generator.safetensors, for a run's checkpoint or resume state."""
+    if not isinstance(config, dict):
+        raise SrganError(f"{path}: damaged training state: its config is {type(config).__name__}, not a mapping")
     model = config.get("model")
     return {"preset": model.get("preset") if isinstance(model, dict) else None, "iterations": iteration,
             "training_config": config}
@@ -308,8 +331,9 @@ def safe_torch_load(path: str | os.PathLike, what: str = "PyTorch weights file")
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         culprit = re.search(r"GLOBAL ([\w.]+)", str(exc), re.IGNORECASE)
-        what_object = f" ({culprit.group(1)})" if culprit else ""
-        raise SrganError(f"{path}: refused: it holds Python objects other than tensors{what_object}, which could run "
-                         "code when loaded; srgan reads only tensors (torch.load weights_only=True)") from exc
+        if culprit is None:  # not a pickle at all (an image, an ONNX file): torch names the first bad byte
+            raise SrganError(f"{path}: not a {what} (neither a PyTorch zip file nor a pickle of tensors)") from exc
+        raise SrganError(f"{path}: refused: it holds Python objects other than tensors ({culprit.group(1)}), which "
+                         "could run code when loaded; srgan reads only tensors (torch.load weights_only=True)") from exc
     except Exception as exc:  # a truncated or foreign file: say which one
-        raise SrganError(f"{path}: not a readable {what} ({type(exc).__name__}: {one_line(exc)})") from exc
+        raise SrganError(f"{path}: not a readable {what} ({type(exc).__name__}: {one_line(exc)[:200]})") from exc

@@ -2,15 +2,16 @@
 
 `create_app(settings)` builds everything one server holds: ONE `ModelCache` (the default model
 loaded at once), the base `UpscaleOptions` (device, precision), the bounded inference queue and the
-metrics. A request to `/api/upscale` takes a queue slot first (429 when none is free), reads its
-upload into memory under the size cap (413), checks the header (415 / 422), turns the form into
-`UpscaleOptions` (422), and runs decode -> upscale -> encode on an inference thread (504 after
-`timeout`). Every refusal is JSON: {"error": "...", "limit": {...}}.
+metrics. A request to `/api/upscale` reads its upload into memory under the size cap (413), the body
+deadline and the minimum upload rate (408), checks the header (415 / 422) and turns the form into
+`UpscaleOptions` (422); only then does it take a queue slot (429 when none is free), so clients that
+trickle their bytes hold no slot, and it runs decode -> upscale -> encode on an inference thread
+(504 after `timeout`). Every refusal is JSON: {"error": "...", "limit": {...}}. A client that hangs
+up mid-upload is counted as status 499, reason `client_closed`, and logged in one line.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -31,7 +32,7 @@ from srgan.serve.job import MEDIA_TYPES, content_disposition, upscale_upload
 from srgan.serve.metrics import Metrics
 from srgan.serve.models import ModelCatalog
 from srgan.serve.settings import ServeSettings
-from srgan.serve.upload import FILE_FIELD, check_header, discard_body, read_upload
+from srgan.serve.upload import FILE_FIELD, BodyLimits, ClientGone, check_header, read_upload
 
 log = logging.getLogger("srgan.serve")
 
@@ -54,7 +55,8 @@ _UPSCALE_DOC = {
                             for media in MEDIA_TYPES.values()}},
         **{str(code): {"description": text, "content": {"application/json": {"schema": {
             "type": "object", "properties": {"error": {"type": "string"}, "limit": {"type": "object"}}}}}}
-           for code, text in ((400, "malformed multipart body"), (408, "upload not received within --timeout"),
+           for code, text in ((400, "malformed multipart body"),
+                              (408, "upload not received within --upload-timeout, or slower than --min-upload-kbps"),
                               (413, "upload over --max-upload-mb"), (415, "not multipart, or not an image"),
                               (422, "over --max-pixels, corrupt image, or a wrong option"),
                               (429, "queue full: retry after the Retry-After header's seconds"),
@@ -70,6 +72,7 @@ def create_app(settings: ServeSettings | None = None, *, cache: ModelCache | Non
     catalog = ModelCatalog(settings.model, base, cache)
     queue = InferenceQueue(settings.workers, settings.queue)
     metrics = Metrics(queue)
+    limits = BodyLimits(settings.max_upload_bytes, settings.upload_timeout, settings.min_upload_kbps * 1024)
     page = files("srgan.serve").joinpath("static/index.html").read_bytes()
 
     @asynccontextmanager
@@ -115,6 +118,9 @@ def create_app(settings: ServeSettings | None = None, *, cache: ModelCache | Non
             response = await _upscale(request)
         except ServeError as exc:
             reason, response = exc.reason, JSONResponse(exc.body(), exc.status, headers=exc.headers)
+        except ClientGone:  # nobody to answer; nginx's 499 "client closed request" in the counts
+            log.info("client %s closed the connection mid-upload", request.client.host if request.client else "?")
+            reason, response = "client_closed", Response(status_code=499)
         except Exception:  # a bug: logged with its traceback, the server goes on
             log.exception("upscale failed")
             reason, response = "internal", JSONResponse({"error": "internal error (see the server log)"}, 500)
@@ -122,19 +128,11 @@ def create_app(settings: ServeSettings | None = None, *, cache: ModelCache | Non
         return response
 
     async def _upscale(request: Request) -> Response:
+        upload = await read_upload(request, limits)
+        check_header(upload.data, settings.max_pixels)
+        options = request_options(upload.fields, base, catalog)
+        slot = queue.take()  # only now: a slow upload holds no slot
         try:
-            slot = queue.take()
-        except ServeError:
-            await discard_body(request, settings.max_upload_bytes)
-            raise
-        try:
-            try:
-                upload = await asyncio.wait_for(read_upload(request, settings.max_upload_bytes), settings.timeout)
-            except asyncio.TimeoutError as exc:
-                raise ServeError(408, f"upload not received within {settings.timeout:g} s (--timeout)",
-                                 reason="timeout", limit=("timeout", settings.timeout)) from exc
-            check_header(upload.data, settings.max_pixels)
-            options = request_options(upload.fields, base, catalog)
             result = await slot.run(upscale_upload, upload.data, upload.filename, options, cache,
                                     settings.max_pixels, timeout=settings.timeout)
         finally:

@@ -1,8 +1,9 @@
 """A fixed pool of inference threads behind a bounded queue.
 
 The model runs in these threads, never on the event loop, so the server keeps answering (`/healthz`,
-`/metrics`, refusals) while a big image is upscaled. A request takes a `Slot` before its upload is
-read: at most `workers + depth` requests hold one, so memory is bounded by that many uploads and
+`/metrics`, refusals) while a big image is upscaled. A request takes a `Slot` once its upload is
+in and checked (`srgan.serve.upload` bounds the upload's size, time and pace, so a slow client holds
+memory for a bounded time but never a slot): at most `workers + depth` requests hold one, and
 anything more is refused at once (429, with a Retry-After estimated from recent job times) instead
 of piling up. A request that times out while waiting is withdrawn; one whose job is already running
 cannot be stopped (PyTorch has no safe way to interrupt a thread), so its slot stays taken until the

@@ -38,6 +38,52 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
+def header_timeout_protocol(seconds: float) -> type:
+    """uvicorn's h11 protocol with a deadline for each request's headers: a connection that has not
+    sent a whole request head `seconds` after it opened (or after its previous response) is closed.
+    uvicorn has no such limit (its keep-alive timer stops at the first byte), so a client sending
+    one header byte at a time (slowloris) would hold its connection forever."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderTimeoutProtocol(H11Protocol):
+        _header_timer = None
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state is not h11.IDLE:  # the request head is in
+                self._disarm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm()  # the next request on this connection gets the same deadline
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._header_timer = self.loop.call_later(seconds, self._expire)
+
+        def _disarm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _expire(self) -> None:
+            if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+                log.info("closed a connection that sent no complete request head within %g s", seconds)
+                self.transport.close()
+
+    return HeaderTimeoutProtocol
+
+
 def run(settings: ServeSettings) -> None:
     """Serve until interrupted (Ctrl-C stops it cleanly)."""
     import uvicorn
@@ -54,7 +100,8 @@ def run(settings: ServeSettings) -> None:
         if not settings.loopback:
             log.warning("listening on %s: reachable from other machines, and there is no authentication "
                         "(--host 127.0.0.1 keeps it to this machine)", settings.host)
-        config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+        config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5,
+                                http=header_timeout_protocol(settings.header_timeout))
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()

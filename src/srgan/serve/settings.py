@@ -24,6 +24,10 @@ class ServeSettings:
     queue: requests that may wait for a worker; more are answered 429 with Retry-After.
     workers: inference threads (one is fastest on a CPU: PyTorch already uses every core).
     timeout: seconds a request may wait and run before it is answered 504.
+    header_timeout: seconds a connection may take to send a request's headers (slowloris).
+    upload_timeout: seconds an upload's body may take in all (408 past it).
+    min_upload_kbps: after `UPLOAD_GRACE` seconds, the slowest average upload rate accepted, in KiB/s
+        (408 below it): a client trickling bytes holds memory, not a queue slot, and not for long.
     """
 
     host: str = "127.0.0.1"
@@ -36,6 +40,9 @@ class ServeSettings:
     queue: int = 8
     workers: int = 1
     timeout: float = 300.0
+    header_timeout: float = 10.0
+    upload_timeout: float = 60.0
+    min_upload_kbps: float = 16.0
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)
@@ -49,6 +56,8 @@ class ServeSettings:
         set_("workers", _whole("workers", self.workers, minimum=1))
         set_("max_upload_mb", _positive("max_upload_mb", self.max_upload_mb))
         set_("timeout", _positive("timeout", self.timeout))
+        for name in ("header_timeout", "upload_timeout", "min_upload_kbps"):
+            set_(name, _positive(name, getattr(self, name)))
         if self.model is not None:
             set_("model", str(self.model))
 

@@ -8,7 +8,9 @@ more pixels than `--max-pixels` (422), so a decompression bomb is never decoded.
 
 from __future__ import annotations
 
+import asyncio
 import io
+import time
 import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from PIL import Image, UnidentifiedImageError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from srgan.errors import one_line
 from srgan.serve.errors import ServeError
@@ -31,14 +33,28 @@ class Upload:
     fields: dict[str, str] = field(default_factory=dict)
 
 
-async def read_upload(request: Request, limit: int) -> Upload:
-    """The image in form field `file` and the other form fields, from a multipart body of at most
-    `limit` bytes."""
+UPLOAD_GRACE = 5.0
+"""Seconds an upload may send at any pace before the minimum rate applies (a slow start, a stall)."""
+
+
+@dataclass(frozen=True)
+class BodyLimits:
+    """How big and how slow a request body may be: at most `size` bytes, in at most `deadline`
+    seconds, and after `UPLOAD_GRACE` seconds at `min_rate` bytes per second or more on average."""
+
+    size: int
+    deadline: float
+    min_rate: float
+
+
+async def read_upload(request: Request, limits: BodyLimits) -> Upload:
+    """The image in form field `file` and the other form fields, from a multipart body within
+    `limits` (413 too big, 408 too slow, `ClientGone` when the client hangs up)."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise ServeError(415, f"send multipart/form-data with the image in the field {FILE_FIELD!r}",
                          reason="bad_type")
-    parser = MultiPartParser(request.headers, _capped(request, limit), max_files=1, max_fields=64)
-    parser.spool_max_size = limit + 1  # the file part stays in memory: never a temporary file
+    parser = MultiPartParser(request.headers, _paced(request, limits), max_files=1, max_fields=64)
+    parser.spool_max_size = limits.size + 1  # the file part stays in memory: never a temporary file
     try:
         form = await parser.parse()
     except MultiPartException as exc:
@@ -57,16 +73,6 @@ async def read_upload(request: Request, limit: int) -> Upload:
         return Upload(await upload.read(), upload.filename or "upload", fields)
     finally:
         await form.close()
-
-
-async def discard_body(request: Request, limit: int) -> None:
-    """Read and drop up to `limit` bytes of a refused request's body, so the client (still sending)
-    reads the refusal instead of a reset connection."""
-    try:
-        async for _ in _capped(request, limit):
-            pass
-    except ServeError:
-        pass
 
 
 def check_header(data: bytes, max_pixels: int) -> tuple[int, int]:
@@ -91,6 +97,40 @@ def check_header(data: bytes, max_pixels: int) -> tuple[int, int]:
                               f"{max_pixels:,d} (--max-pixels)", reason="too_many_pixels",
                          limit=("max_pixels", max_pixels))
     return width, height
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its upload was in: nobody to answer (499-style)."""
+
+
+async def _paced(request: Request, limits: BodyLimits) -> AsyncIterator[bytes]:
+    """The body's chunks under `limits`: each chunk is awaited no longer than the body deadline
+    and the minimum average rate allow, so a stalled client is answered 408 at that point."""
+    start = time.monotonic()
+    size = 0
+    chunks = _capped(request, limits.size).__aiter__()
+    while True:
+        elapsed = time.monotonic() - start
+        wait = min(limits.deadline, max(UPLOAD_GRACE, size / limits.min_rate)) - elapsed
+        if wait <= 0:
+            raise _too_slow(limits, size, elapsed)
+        try:
+            chunk = await asyncio.wait_for(chunks.__anext__(), wait)
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            raise _too_slow(limits, size, time.monotonic() - start) from None
+        except ClientDisconnect as exc:
+            raise ClientGone from exc
+        size += len(chunk)
+        yield chunk
+
+
+def _too_slow(limits: BodyLimits, size: int, elapsed: float) -> ServeError:
+    return ServeError(408, f"upload too slow: {size:,d} bytes in {elapsed:.0f} s (the body must arrive within "
+                           f"{limits.deadline:g} s, at {limits.min_rate / 1024:g} KiB/s or more after "
+                           f"{UPLOAD_GRACE:g} s; --upload-timeout, --min-upload-kbps)", reason="slow_upload",
+                      limit=("upload_timeout", limits.deadline))
 
 
 async def _capped(request: Request, limit: int) -> AsyncIterator[bytes]:

@@ -62,6 +62,8 @@ def load_resume_state(path: str | Path) -> dict[str, Any]:
         if meta.get("format") != FORMAT:
             raise SrganError(f"{path}: not an srgan resume state (format {meta.get('format')!r})")
         iteration, config = int(meta["iteration"]), json.loads(meta["config"])
+        if not isinstance(config, dict) or iteration < 0:
+            raise SrganError(f"{path}: damaged resume state: its config is not a mapping or its iteration is negative")
     except SrganError:
         raise
     except Exception as exc:  # a damaged header raises several types
