@@ -43,6 +43,7 @@ def step_seconds(steps: int, out: Path) -> float:
 
     config = load_config(ROOT / "configs" / "srresnet_real_x4.yaml",
                          [f"data.folders={SHARED / 'datasets' / 'T91'}", "model.init=null", "validation.folder=null",
+                          "validation.lr_folder=null", "validation.lpips=false", "validation.lpips_weights=null",
                           "data.workers=0", "train.ema=0"])
     trainer = Trainer(config, run_dir=out)
     lr, hr, _ = (torch.stack(t) for t in zip(*(trainer.data[i] for i in range(16))))
