@@ -117,10 +117,10 @@ def test_tiled_evaluation_scores_exactly_as_the_whole_image(shared, tmp_path, ca
     give the whole-image scores, and --device/--precision/--tile reach it from the command line."""
     data = _mini_dataset(shared, tmp_path / "mini")
     calls = _record_model_inputs(monkeypatch)
-    whole = evaluate(["srresnet_x4"], [data], 4, progress=False, tile=0, device="cpu")
+    whole = evaluate(["srresnet_x4"], [data], 4, metrics="psnr,ssim", progress=False, tile=0, device="cpu")
     assert calls == [((1, 3, 35, 62), torch.float32)] * 2  # gray goes in as RGB
     calls.clear()
-    tiled = evaluate(["srresnet_x4"], [data], 4, progress=False, tile=32, device="cpu")
+    tiled = evaluate(["srresnet_x4"], [data], 4, metrics="psnr,ssim", progress=False, tile=32, device="cpu")
     assert len(calls) == 2 * 4  # 2 x 2 tiles per image
     assert [r.image for r in tiled.images] == ["a_rgb.png", "b_gray.png"]
     for a, b in zip(whole.images, tiled.images, strict=True):
@@ -152,7 +152,8 @@ def test_models_see_gray_and_colour_images_as_srgan_upscale_does(shared, tmp_pat
 
 
 def test_api_results_match_direct_metrics(shared):
-    results = evaluate(["bicubic", "lanczos"], [shared / "datasets" / "Set5"], 4, progress=False, crops=1)
+    results = evaluate(["bicubic", "lanczos"], [shared / "datasets" / "Set5"], 4, metrics="psnr,ssim", progress=False,
+                       crops=1)
     assert [r.image for r in results.images if r.model == "lanczos"] == sorted(
         p.name for p in (shared / "datasets" / "Set5").glob("*.png"))
     (panel,) = results.crops

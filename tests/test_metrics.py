@@ -41,7 +41,7 @@ def test_bicubic_reproduces_published_baselines(shared, dataset, scale, psnr, ss
     scripts that resize the Y channel alone (SRCNN's protocol, where Set5 x2 gives 33.6614 / 0.9299),
     which no RGB model can be given; rounding the LR to 8 bits as real LR images are costs ~0.01 dB.
     """
-    results = evaluate(["bicubic"], [shared / "datasets" / dataset], scale, progress=False)
+    results = evaluate(["bicubic"], [shared / "datasets" / dataset], scale, metrics="psnr,ssim", progress=False)
     got = results.summary(dataset, "bicubic")
     assert got["images"] == {"Set5": 5, "Set14": 14, "BSD100": 100}[dataset]
     assert abs(got["psnr"] - psnr) <= 0.02, got
@@ -63,7 +63,8 @@ def test_shipped_models_reproduce_their_recorded_scores(shared, name, scale, dat
     README show) to within one unit of the digits shown, and beats bicubic. Set14 holds a gray image
     (bridge), run as `srgan upscale` runs it. Not exact equality of the rounded values: another CPU's
     convolution kernels may round a pixel the other way and move a score across a rounding boundary."""
-    results = evaluate([name, "bicubic"], [shared / "datasets" / dataset], scale, progress=False, device="cpu")
+    results = evaluate([name, "bicubic"], [shared / "datasets" / dataset], scale, metrics="psnr,ssim", progress=False,
+                       device="cpu")
     got = results.summary(dataset, name)
     assert abs(got["psnr"] - recorded["psnr"]) <= 0.01 and abs(got["ssim"] - recorded["ssim"]) <= 1e-4, (got, recorded)
     assert got["psnr"] > results.summary(dataset, "bicubic")["psnr"]

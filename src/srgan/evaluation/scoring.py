@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from srgan.data.degradation import crop_border
 from srgan.errors import SrganError
 from srgan.metrics.feature_distance import FeatureDistance, build_metric
 from srgan.metrics.niqe import NiqeModel
@@ -79,8 +80,7 @@ class Scorer:
         self.metrics = [m for m in wanted if m in ("psnr", "ssim", "niqe") or m in self.deep]
 
     def _cut(self, img: torch.Tensor) -> torch.Tensor:
-        c = self.crop
-        return img[..., c:img.shape[-2] - c, c:img.shape[-1] - c]
+        return crop_border(img, self.crop)
 
     def reference(self, hr: torch.Tensor | None) -> Reference:
         if hr is None:
