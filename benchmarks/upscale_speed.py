@@ -9,9 +9,11 @@ network's dominant layer) in fp32 and, where the CPU has it natively, bf16 (PyTo
 and in int8 (OpenVINO, a one-conv QDQ model). Each path is reported as a fraction of the rate of
 its own precision and as a speed-up over plain eager PyTorch, what every SRGAN repository does
 (`model(x)`, NCHW, batch norm unfolded). Beside srgan's paths stand what a user would pick instead:
-ONNX Runtime and OpenVINO with their defaults on a plain export of the same model. The int8 model
-is `srgan export --int8` of the shipped weights, calibrated on T91 and checked on Set5 (from
-../shared, or SRGAN_SHARED). Every configuration runs in each of `--rounds` interleaved rounds and its
+ONNX Runtime and OpenVINO with their defaults on a plain export of the same model. The int8 models
+are `srgan export --int8` of each shipped x4 model (srresnet_x4, gated on PSNR-Y; srgan_x4, gated
+on LPIPS), calibrated on T91 and checked on Set5 (from ../shared, or SRGAN_SHARED); each one's
+OpenVINO int8 speed is reported over its own torch fp32 path. Whether int8 pays depends on the
+CPU's int8 dot product, which the CPU line names (VNNI or AMX; "none" on AVX2-only CPUs). Every configuration runs in each of `--rounds` interleaved rounds and its
 fastest round is kept, so other processes on a shared machine slow all of them alike and the
 ratios stay meaningful; absolute seconds are this run's only.
 """
@@ -241,13 +243,13 @@ def int8_exports(tmp: Path) -> dict:
 
 def _int8_table(reports: dict, seconds: dict[str, float]) -> None:
     """Per shipped model: its gate's score fp32 -> int8 on Set5 and OpenVINO int8 over its torch fp32 path."""
-    print("\n| model | gate (Set5) | fp32 | int8 | loss | OpenVINO int8 over srgan torch fp32 |\n|---|---|---|---|---|---|")
+    print("\n| model | gate (Set5) | fp32 | int8 | loss (PSNR-Y) or change (LPIPS) | OpenVINO int8 over srgan torch fp32 |\n|---|---|---|---|---|---|")
     for name, r in reports.items():
         fp32, int8 = ((seconds["srgan torch fp32"], seconds.get("OpenVINO int8, srgan export")) if name == "srresnet_x4"
                       else (seconds.get(f"{name}: srgan torch fp32"), seconds.get(f"{name}: OpenVINO int8")))
         ratio = f"{fp32 / int8:.2f}x" if fp32 and int8 else "-"
         digits = 2 if r.gate.higher_is_better else 4
-        print(f"| {name} | {r.gate.metric} | {r.score_fp32:.{digits}f} | {r.score_int8:.{digits}f} | "
+        print(f"| {name} | {r.gate.name} | {r.score_fp32:.{digits}f} | {r.score_int8:.{digits}f} | "
               f"{r.loss:.{digits + 1}f}{r.gate.unit} | {ratio} |")
 
 
