@@ -48,8 +48,8 @@ def cpu_has_native_bf16() -> bool:
 def cpu_int8_dot_product() -> str:
     """The CPU's int8 dot-product instructions, which decide what int8 inference buys: "AMX",
     "VNNI" (AVX512-VNNI or AVX-VNNI: int8 convolutions several times fp32's rate) or "none" (AVX2
-    only: int8 goes through 16-bit intermediate sums, little faster than fp32, which is also why
-    `srgan export --int8` keeps weights to 7 bits)."""
+    only: int8 products are summed in pairs in 16 bits, which saturate with full-range weights;
+    hence `srgan export --int8` keeps weights to 7 bits)."""
     try:
         flags = set(Path("/proc/cpuinfo").read_text().split())
     except OSError:
