@@ -212,7 +212,7 @@ def speed(args: argparse.Namespace) -> bool:
         goal, higher = TARGETS[name]
         ok = value >= goal if higher else value <= goal
         met &= ok
-        print(f"| {name} | {value:.2f} | {'>=' if higher else '<='} {goal} | {'met' if ok else 'MISSED'} |")
+        print(f"| {name} | {value:.3g} | {'>=' if higher else '<='} {goal} | {'met' if ok else 'MISSED'} |")
     if args.profile:
         _profile(fp32, image)
     return met
