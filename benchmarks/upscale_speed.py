@@ -9,9 +9,11 @@ network's dominant layer) in fp32 and, where the CPU has it natively, bf16 (PyTo
 and in int8 (OpenVINO, a one-conv QDQ model). Each path is reported as a fraction of the rate of
 its own precision and as a speed-up over plain eager PyTorch, what every SRGAN repository does
 (`model(x)`, NCHW, batch norm unfolded). Beside srgan's paths stand what a user would pick instead:
-ONNX Runtime and OpenVINO with their defaults on a plain export of the same model. The int8 model
-is `srgan export --int8` of the shipped weights, calibrated on T91 and checked on Set5 (from
-../shared, or SRGAN_SHARED). Every configuration runs in each of `--rounds` interleaved rounds and its
+ONNX Runtime and OpenVINO with their defaults on a plain export of the same model. The int8 models
+are `srgan export --int8` of each shipped x4 model (srresnet_x4, gated on PSNR-Y; srgan_x4, gated
+on LPIPS), calibrated on T91 and checked on Set5 (from ../shared, or SRGAN_SHARED); each one's
+OpenVINO int8 speed is reported over its own torch fp32 path. Whether int8 pays depends on the
+CPU's int8 dot product, which the CPU line names (VNNI or AMX; "none" on AVX2-only CPUs). Every configuration runs in each of `--rounds` interleaved rounds and its
 fastest round is kept, so other processes on a shared machine slow all of them alike and the
 ratios stay meaningful; absolute seconds are this run's only.
 """
@@ -36,6 +38,7 @@ import torch
 from machine import conv_rates, count_flops, rate_of
 from torch import nn
 
+from srgan.errors import SrganError
 from srgan.hardware import cpu_has_native_bf16, describe_cpu
 from srgan.inference.engine import prepare_model
 from srgan.inference.tiling import activation_bytes_per_pixel, auto_tile, tiled_forward
@@ -49,6 +52,7 @@ TARGETS = {  # name: (goal, higher is better)
     "bf16 over fp32": (1.8, True),
     "int8 over fp32": (2.0, True),
     "int8 Set5 loss (dB)": (0.1, False),
+    "int8 Set5 LPIPS change (srgan_x4)": (0.01, False),
     "OpenVINO fp32 over fp32": (1.0, True),
     "ONNX Runtime fp32 over fp32": (0.9, True),
 }
@@ -128,16 +132,9 @@ def speed(args: argparse.Namespace) -> bool:
         exported = export_onnx(model, tmp / "srgan.onnx")
         print(f"srgan export (dynamo, rewrites applied): {time.perf_counter() - start:.1f} s")
         plain = plain_onnx(model, tmp / "plain.onnx")
-        int8 = None
-        if (SHARED / "datasets" / "T91").is_dir() and has_ort and not args.no_int8:
-            from srgan.inference.quantize import quantize_generator
-
-            report = quantize_generator(model, tmp / "int8.onnx", SHARED / "datasets" / "T91",
-                                        check=SHARED / "datasets" / "Set5")
-            loss, int8 = report.loss, report.path
-            print(report.line().replace(str(report.path), "srgan export --int8"))
-        else:
-            print(f"int8 skipped: needs onnxruntime and {SHARED / 'datasets' / 'T91'}")
+        int8s = int8_exports(tmp) if has_ort and not args.no_int8 else {}
+        int8 = int8s["srresnet_x4"].path if "srresnet_x4" in int8s else None
+        loss = int8s["srresnet_x4"].loss if int8 is not None else None
         if has_ort:
             import onnxruntime as ort
 
@@ -160,6 +157,11 @@ def speed(args: argparse.Namespace) -> bool:
             if int8 is not None:
                 ov_int8 = OpenVinoRunner(int8)
                 runs["OpenVINO int8, srgan export"] = lambda: tiled_forward(ov_int8, image, scale=4)
+            for name, report in int8s.items():  # every shipped model: its own fp32 path against its int8
+                if name != "srresnet_x4":
+                    other, quantised = prepare_model(load_model(name).eval(), "cpu", "fp32"), OpenVinoRunner(report.path)
+                    runs[f"{name}: srgan torch fp32"] = lambda m=other: tiled_forward(m, image, scale=4)
+                    runs[f"{name}: OpenVINO int8"] = lambda r=quantised: tiled_forward(r, image, scale=4)
         print(f"srresnet_x4 (shipped weights) on {size}x{size} -> {4 * size}x{4 * size}: {flops / 1e9:.1f} GFLOP "
               f"counted; fastest of {args.rounds} interleaved rounds, {torch.get_num_threads()} threads")
         seconds, outputs = fastest(runs, args.rounds)
@@ -173,7 +175,7 @@ def speed(args: argparse.Namespace) -> bool:
     print("|---|---|---|---|---|---|")
     megapixels = (4 * size) ** 2 / 1e6
     for name, sec in seconds.items():
-        if name.startswith("conv "):
+        if name.startswith("conv ") or ": " in name:
             continue
         precision = "int8" if "int8" in name else "bf16" if "bf16" in name else "fp32"
         if "OpenVINO defaults" in name:
@@ -194,6 +196,9 @@ def speed(args: argparse.Namespace) -> bool:
         figures["int8 over fp32"] = seconds["srgan torch fp32"] / seconds["OpenVINO int8, srgan export"]
     if loss is not None:
         figures["int8 Set5 loss (dB)"] = loss
+    if "srgan_x4" in int8s:
+        figures["int8 Set5 LPIPS change (srgan_x4)"] = int8s["srgan_x4"].loss
+    _int8_table(int8s, seconds)
     if "OpenVINO fp32, srgan export" in seconds:
         figures["OpenVINO fp32 over fp32"] = seconds["srgan torch fp32"] / seconds["OpenVINO fp32, srgan export"]
     if "ONNX Runtime fp32, srgan export" in seconds:
@@ -207,10 +212,45 @@ def speed(args: argparse.Namespace) -> bool:
         goal, higher = TARGETS[name]
         ok = value >= goal if higher else value <= goal
         met &= ok
-        print(f"| {name} | {value:.2f} | {'>=' if higher else '<='} {goal} | {'met' if ok else 'MISSED'} |")
+        print(f"| {name} | {value:.3g} | {'>=' if higher else '<='} {goal} | {'met' if ok else 'MISSED'} |")
     if args.profile:
         _profile(fp32, image)
     return met
+
+
+SHIPPED_X4 = ("srresnet_x4", "srgan_x4")  # the PSNR model and the GAN model
+
+
+def int8_exports(tmp: Path) -> dict:
+    """`srgan export --int8` of each shipped x4 model, calibrated on T91 and checked on Set5 with
+    the gate of what the model is for (PSNR-Y or LPIPS; LPIPS weights from ../shared/weights)."""
+    from srgan.api import export_int8
+
+    reports = {}
+    if not (SHARED / "datasets" / "T91").is_dir():
+        print(f"int8 skipped: needs {SHARED / 'datasets' / 'T91'}")
+        return reports
+    for name in SHIPPED_X4:
+        try:
+            reports[name] = export_int8(name, tmp / f"{name}_int8.onnx", SHARED / "datasets" / "T91",
+                                        check=SHARED / "datasets" / "Set5", metric_weights=str(SHARED / "weights"))
+        except SrganError as exc:
+            print(f"{name} int8: {exc}")
+            continue
+        print(f"{name}: " + reports[name].line().replace(str(reports[name].path), "srgan export --int8"))
+    return reports
+
+
+def _int8_table(reports: dict, seconds: dict[str, float]) -> None:
+    """Per shipped model: its gate's score fp32 -> int8 on Set5 and OpenVINO int8 over its torch fp32 path."""
+    print("\n| model | gate (Set5) | fp32 | int8 | loss (PSNR-Y) or change (LPIPS) | OpenVINO int8 over srgan torch fp32 |\n|---|---|---|---|---|---|")
+    for name, r in reports.items():
+        fp32, int8 = ((seconds["srgan torch fp32"], seconds.get("OpenVINO int8, srgan export")) if name == "srresnet_x4"
+                      else (seconds.get(f"{name}: srgan torch fp32"), seconds.get(f"{name}: OpenVINO int8")))
+        ratio = f"{fp32 / int8:.2f}x" if fp32 and int8 else "-"
+        digits = 2 if r.gate.higher_is_better else 4
+        print(f"| {name} | {r.gate.name} | {r.score_fp32:.{digits}f} | {r.score_int8:.{digits}f} | "
+              f"{r.loss:.{digits + 1}f}{r.gate.unit} | {ratio} |")
 
 
 def _version(module: str) -> str:

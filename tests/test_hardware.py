@@ -79,3 +79,22 @@ def test_device_resolution():
     if not torch.cuda.is_available():
         with pytest.raises(SrganError, match="CUDA is not available"):
             resolve_device("cuda:0")
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    ("fpu sse avx2 fma", "none"),  # Zen 3: what int8 export keeps its weights to 7 bits for
+    ("avx2 avx512f avx512_vnni", "VNNI"),  # Ice Lake
+    ("avx2 avx_vnni", "VNNI"),  # Alder Lake
+    ("avx512_vnni amx_bf16 amx_int8 amx_tile", "AMX"),  # Sapphire Rapids
+])
+def test_the_cpu_line_names_its_int8_dot_product(monkeypatch, tmp_path: Path, flags: str, expected: str) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"model name\t: some CPU\nflags\t\t: {flags}\n")
+    hardware.cpu_has_native_bf16()  # cached from the real CPU before /proc/cpuinfo is replaced
+    monkeypatch.setattr(hardware, "Path", lambda _: cpuinfo)
+    hardware.cpu_int8_dot_product.cache_clear()
+    try:
+        assert hardware.cpu_int8_dot_product() == expected
+        assert f"int8 dot product: {expected}" in hardware.describe_cpu()
+    finally:
+        hardware.cpu_int8_dot_product.cache_clear()

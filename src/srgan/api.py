@@ -348,19 +348,27 @@ def export_onnx(model: Any, path: str | Path, *, dynamic: bool = True, opset: in
 
 
 def export_int8(model: Any, path: str | Path, calibrate: str | Path, *, check: str | Path | None = None,
-                max_loss: float = 0.1, crops: int = 40, overwrite: bool = False,
-                preset: str | None = None) -> Any:
+                max_loss: float | None = None, crops: int = 40, overwrite: bool = False,
+                preset: str | None = None, objective: str | None = None,
+                metric_weights: str | None = None) -> Any:
     """Write a generator as an int8 ONNX model (dynamic shape), statically quantised with calibration
     crops of the images in `calibrate`, after checking on `check` (or on held-out calibration images)
-    that it loses at most `max_loss` dB PSNR-Y against fp32; see `srgan.inference.quantize`. Returns
-    a `QuantizationReport` (its `line()` describes what was written)."""
+    that it keeps what the model is for: at most `max_loss` (default 0.1 dB) PSNR-Y lost for a
+    PSNR-oriented model, at most `max_loss` (default 0.01) LPIPS added for a GAN (LPIPS weights from
+    `metric_weights` or $SRGAN_WEIGHTS_DIR). `objective` ("psnr" or "perceptual") defaults to the one
+    the weights file records; see `srgan.inference.quantize`. Returns a `QuantizationReport` (its
+    `line()` describes what was written)."""
     from srgan.inference.quantize import quantize_generator
+    from srgan.models.weights import read_weights, training_objective
 
     generator, target = _export_source(model, path, overwrite=overwrite, preset=preset)
     if target.suffix.lower() != ".onnx":
         raise SrganError(f"ONNX files end in .onnx, got {target}")
-    return quantize_generator(generator, target, calibrate, check=check, max_loss=max_loss, crops=crops,
-                              overwrite=overwrite)
+    if objective is None:
+        recorded = read_weights(model, preset=preset).metadata if isinstance(model, (str, Path)) else {}
+        objective = training_objective(recorded)
+    return quantize_generator(generator, target, calibrate, objective=objective, check=check, max_loss=max_loss,
+                              crops=crops, metric_weights=metric_weights, overwrite=overwrite)
 
 
 def _export_source(model: Any, path: str | Path, *, overwrite: bool, preset: str | None) -> tuple[Any, Path]:

@@ -206,16 +206,16 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a generator to ONNX (fp32, or int8) or to the BasicSR / Real-ESRGAN layout",
                        description="--onnx FILE writes ONNX (any architecture) with the load-time rewrites of the "
                                    "torch path; with --int8 it is quantised statically (calibrated on crops of "
-                                   "--calibrate images) and written only if it loses at most --max-loss dB PSNR-Y "
-                                   "against fp32 on --check images (default: every fifth calibration image, held "
-                                   "out). --layout basicsr OUT writes the weights as BasicSR / Real-ESRGAN name them "
+                                   "--calibrate images) and written only if, against fp32 on --check images "
+                                   "(default: every fifth calibration image, held out), it loses at most --max-loss "
+                                   "dB PSNR-Y (PSNR-oriented models) or adds at most --max-loss LPIPS (GAN models). --layout basicsr OUT writes the weights as BasicSR / Real-ESRGAN name them "
                                    "(.pth with params_ema, or .safetensors), which Real-ESRGAN and spandrel-based "
                                    "tools (chaiNNer, ComfyUI, AUTOMATIC1111) load; architectures without an exact "
                                    "equivalent there are refused.")
     p.add_argument("output", nargs="?", metavar="OUT", help="output .pth or .safetensors file for --layout")
     p.add_argument("--model", required=True, help="weights file or shipped weights name")
     p.add_argument("--preset", help="architecture of a .pth file that does not record it")
-    p.add_argument("--onnx", metavar="FILE", help="output .onnx file")
+    p.add_argument("-o", "--onnx", metavar="FILE", help="output .onnx file")
     p.add_argument("--layout", choices=("basicsr",), help="write weights in this community layout to OUT")
     p.add_argument("--dynamic", action="store_true",
                    help="free batch, height and width: the default, so the model takes images of any size")
@@ -226,8 +226,13 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calibrate", metavar="DIR", help="training images to calibrate int8 on (e.g. T91)")
     p.add_argument("--check", metavar="DIR",
                    help="HR images to check the int8 loss on (e.g. Set5; default: held-out calibration images)")
-    p.add_argument("--max-loss", type=float, default=0.1, metavar="DB",
-                   help="largest PSNR-Y loss of int8 against fp32 to accept (default 0.1 dB)")
+    p.add_argument("--max-loss", type=float, metavar="X",
+                   help="largest loss of int8 against fp32 to accept: PSNR-Y dB for PSNR-oriented models "
+                        "(default 0.1), LPIPS increase for GAN models (default 0.01)")
+    p.add_argument("--objective", choices=("psnr", "perceptual"),
+                   help="what the model is judged by (default: what its weights file records; else psnr)")
+    p.add_argument("--metric-weights", metavar="DIR|FILE",
+                   help="LPIPS weights file or folder for the GAN gate (default: $SRGAN_WEIGHTS_DIR, torch hub's cache)")
     p.add_argument("--calibration-crops", type=int, default=40, metavar="N",
                    help="64x64 calibration crops (default 40)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -250,7 +255,8 @@ def _run_export(args: argparse.Namespace) -> int:
         if not args.calibrate:
             raise SrganError("--int8 needs --calibrate DIR: a folder of training images (e.g. T91)")
         report = api.export_int8(args.model, args.onnx, args.calibrate, check=args.check, max_loss=args.max_loss,
-                                 crops=args.calibration_crops, overwrite=args.overwrite, preset=args.preset)
+                                 crops=args.calibration_crops, overwrite=args.overwrite, preset=args.preset,
+                                 objective=args.objective, metric_weights=args.metric_weights)
         print(report.line())
         return 0
     if args.calibrate or args.check:

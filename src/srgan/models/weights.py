@@ -91,6 +91,21 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     return {key: _json_or_text(value) for key, value in header.items()}
 
 
+def training_objective(metadata: dict[str, Any]) -> str:
+    """"perceptual" for weights trained against a discriminator or a feature loss (a GAN: judged by
+    how it looks, LPIPS), else "psnr" (judged by PSNR): read from the training config a srgan file
+    records; files without one are taken as PSNR-oriented."""
+    training = metadata.get("training")
+    training = _json_or_text(training) if isinstance(training, str) else training
+    config = training.get("config") if isinstance(training, dict) else metadata.get("training_config")
+    losses = config.get("losses") if isinstance(config, dict) else None
+    if not isinstance(losses, dict):
+        return "psnr"
+    kinds = {term.get("type") for term in losses.values() if isinstance(term, dict)}
+    perceptual = {"perceptual", "bce", "lsgan", "hinge", "ragan"}
+    return "perceptual" if kinds & perceptual or isinstance(config.get("discriminator"), dict) else "psnr"
+
+
 def _json_or_text(value: str) -> Any:
     try:
         return json.loads(value)
