@@ -218,3 +218,99 @@ def test_bad_files_among_good_ones_are_skipped_with_a_warning(shared, tmp_path, 
     for name in ("zz_broken.png", "tiny.png"):
         (data / name).unlink()
     assert main(["eval", "--model", "bicubic", "--data", str(data), "--scale", "4"]) == 0
+
+
+# ---------------------------------------------------------------- real pairs, no reference, perceptual metrics
+def _paired_folders(shared, root: Path) -> tuple[Path, Path]:
+    """HR crops (192x128, so NIQE has patches) and their MATLAB-bicubic LR, saved as a real pair set."""
+    hr_dir, lr_dir = root / "hr", root / "lr"
+    hr_dir.mkdir(parents=True)
+    lr_dir.mkdir()
+    for name, box in (("baby.png", (100, 150, 292, 278)), ("butterfly.png", (32, 64, 224, 192))):
+        with Image.open(shared / "datasets" / "Set5" / name) as im:
+            im.crop(box).save(hr_dir / name)
+        lr = degrade(benchmark_hr(hr_dir / name, 4), 4)
+        Image.fromarray(lr.permute(1, 2, 0).numpy()).save(lr_dir / name)
+    return lr_dir, hr_dir
+
+
+def test_paired_evaluation_with_every_metric(shared, tmp_path, capsys):
+    """Given LR images paired by name with HR: all five metrics per image in results.csv, their means
+    in results.json, crops in the report; with the classic crop the PSNR/SSIM are the classic protocol's."""
+    lr_dir, hr_dir = _paired_folders(shared, tmp_path)
+    out = tmp_path / "report"
+    code = main(["eval", "--model", "srgan_x4", "--lr", str(lr_dir), "--data", str(hr_dir), "--scale", "4",
+                 "--metrics", "psnr,ssim,lpips,dists,niqe", "--metric-weights", str(shared / "weights"),
+                 "--out", str(out), "--crops", "1"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "paired with the HR by file name" in printed and "crop = 0" in printed and "LPIPS" in printed
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [r["image"] for r in rows] == ["baby.png", "butterfly.png", "MEAN"]
+    assert list(rows[0]) == ["dataset", "model", "image", "psnr_y", "ssim_y", "lpips", "dists", "niqe", "seconds"]
+    assert all(float(r[k]) > 0 for r in rows for k in ("lpips", "dists", "niqe"))
+    data = json.loads((out / "results.json").read_text())
+    means = data["datasets"]["hr"]["srgan_x4"]
+    assert data["mode"] == "paired" and data["crop"] == 0
+    for key, column in (("psnr", "psnr_y"), ("lpips", "lpips"), ("dists", "dists")):
+        assert means[key] == pytest.approx(np.mean([float(r[column]) for r in rows[:2]]), abs=1e-6)
+    assert 0 < means["lpips"] < 0.5 and 0 < means["dists"] < 0.4
+    assert len(re.findall(r'src="([^"]+\.png)"', (out / "report.html").read_text())) == 4  # LR, bicubic, model, HR
+    paired = evaluate(["bicubic"], [hr_dir], 4, lr_folders=[lr_dir], metrics="psnr,ssim", crop=4, progress=False)
+    classic = evaluate(["bicubic"], [hr_dir], 4, metrics=["psnr", "ssim"], progress=False)
+    assert [(r.psnr, r.ssim) for r in paired.images] == [(r.psnr, r.ssim) for r in classic.images]
+
+
+def test_no_reference_evaluation_of_realsrset(shared, tmp_path, capsys):
+    """LR images without HR: NIQE (shipped parameters, no argument) and the output's statistics."""
+    out = tmp_path / "report"
+    code = main(["eval", "--model", "bicubic", "--lr", str(shared / "datasets" / "RealSRSet"), "--scale", "4",
+                 "--metrics", "niqe", "--out", str(out), "--crops", "1"])
+    assert code == 0
+    assert "no reference" in capsys.readouterr().out
+    data = json.loads((out / "results.json").read_text())
+    assert data["metrics"] == ["niqe"] and len(data["images"]) == 20
+    first = data["images"][0]
+    assert first["image"] == "Lincoln.png" and first["width"] == 640 and 0 < first["std"] < 128 and first["niqe"] > 0
+    assert 3 < data["datasets"]["RealSRSet"]["bicubic"]["niqe"] < 15
+    assert len(list(out.glob("crop_*.png"))) == 2  # LR (nearest) and bicubic: no HR
+
+
+def test_niqe_flag_uses_the_shipped_parameters(shared, tmp_path):
+    data = _mini_dataset(shared, tmp_path / "mini")
+    given = evaluate(["bicubic"], [data], 4, metrics="psnr", niqe_model=shared / "weights" / "niqe_pris_params.npz",
+                     progress=False)
+    shipped = evaluate(["bicubic"], [data], 4, metrics="psnr,niqe", progress=False)
+    assert given.metrics == shipped.metrics == ["psnr", "niqe"]
+    for a, b in zip(given.images, shipped.images, strict=True):
+        assert a.niqe == pytest.approx(b.niqe, abs=1e-6)
+
+
+def test_bad_paired_and_metric_input_is_one_line_exit_2(shared, tmp_path, capsys, monkeypatch):
+    lr_dir, hr_dir = _paired_folders(shared, tmp_path)
+    base = ["eval", "--model", "bicubic", "--scale", "4"]
+    (lr_dir / "butterfly.png").rename(tmp_path / "moved.png")
+    code = main([*base, "--lr", str(lr_dir), "--data", str(hr_dir)])
+    assert code == 2
+    _assert_one_line_error(capsys, code, "HR image(s) of")
+    (tmp_path / "moved.png").rename(lr_dir / "butterfly.png")
+    with Image.open(hr_dir / "baby.png") as im:
+        im.crop((0, 0, im.width - 1, im.height)).save(hr_dir / "baby.png")  # not 4 x the LR
+    code = main([*base, "--lr", str(lr_dir), "--data", str(hr_dir)])
+    assert code == 2
+    _assert_one_line_error(capsys, code, "x4 needs HR 192x128")
+    monkeypatch.delenv("SRGAN_WEIGHTS_DIR", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    set5 = str(shared / "datasets" / "Set5")
+    code = main([*base, "--data", set5, "--metrics", "psnr,lpips"])
+    assert code == 2
+    _assert_one_line_error(capsys, code, "lpips_alex.safetensors")
+    for args, needle in ((["--data", set5, "--metrics", "psnr,fid"], "unknown metric 'fid'"),
+                         (["--lr", str(lr_dir), "--metrics", "psnr"], "psnr need HR images"),
+                         (["--data", set5, "--crop", "-1"], "crop must be >= 0"),
+                         (["--lr", str(lr_dir), "--lr", set5, "--data", set5], "pair folders in order")):
+        code = main([*base, *args])
+        assert code == 2
+        _assert_one_line_error(capsys, code, needle)
+    default = evaluate(["bicubic"], [set5], 4, progress=False)  # without weights: what applies and is present
+    assert default.metrics == ["psnr", "ssim", "niqe"]

@@ -59,7 +59,10 @@ def test_overrides_reach_nested_keys_with_yaml_types():
     ("discriminator.type=vgg", "a GAN run needs an adversarial loss term"),
     ("losses.adversarial={type: hinge}", "losses.adversarial is an adversarial loss but there is no discriminator"),
     ("losses.pixel=null", "losses: no term has a positive weight"),
-    ("validation.niqe_folder=BSD100", "validation.niqe_folder and validation.niqe_model go together"),
+    ("validation.niqe_model=niqe.npz", "validation.niqe_model needs validation.niqe_folder"),
+    ("validation.lr_folder=BSD100_LR", "validation.lr_folder needs validation.folder"),
+    ("validation.lpips=true", "validation.lpips needs validation.folder"),
+    ("validation.lpips=maybe", "validation.lpips: expected bool"),
 ])
 def test_bad_config_names_the_key(override, message):
     with pytest.raises(SrganError) as info:

@@ -124,6 +124,32 @@ def test_gan_phase_starts_from_the_phase1_export_and_records_validation(shared, 
                                           abs=5e-3)
 
 
+def test_validation_on_given_lr_images_logs_lpips(shared, vgg_weights, tmp_path):
+    """A real-world run validates on a fixed degraded copy (validation.lr_folder) and logs PSNR / SSIM /
+    LPIPS as `srgan eval --lr --data` scores the exported generator."""
+    hr_dir, lr_dir = tmp_path / "hr", tmp_path / "lr"
+    hr_dir.mkdir()
+    lr_dir.mkdir()
+    for name in ("3096.png", "8023.png"):
+        with Image.open(shared / "datasets" / "BSD100" / name) as im:
+            hr = im.convert("RGB").crop((0, 0, 128, 96))
+        hr.save(hr_dir / name)
+        hr.resize((32, 24), Image.Resampling.BOX).save(lr_dir / name.replace(".png", ".jpg"), quality=60)
+    run = tmp_path / "run"
+    args = _small(shared, vgg_weights, ["train.iterations=2", f"validation.folder={hr_dir}",
+                                        f"validation.lr_folder={lr_dir}", "validation.lpips=true",
+                                        f"validation.lpips_weights={shared / 'weights'}", "train.precision=fp32"])
+    assert main(["train", "-c", str(ROOT / "configs" / "srresnet_x4.yaml"), *args, "--out", str(run)]) == 0
+    log = (run / "train.log").read_text()
+    assert "LPIPS" in log
+    psnr, ssim, lpips = map(float, re.findall(r"^\s+mean\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", log, re.MULTILINE)[-1])
+    generator = str(run / "generator.safetensors")
+    scored = evaluate([generator], [hr_dir], 4, lr_folders=[lr_dir], metrics="psnr,ssim,lpips",
+                      metric_weights=shared / "weights", progress=False, device="cpu").summary("hr", generator)
+    assert psnr == pytest.approx(scored["psnr"], abs=0.01) and ssim == pytest.approx(scored["ssim"], abs=1e-4)
+    assert lpips == pytest.approx(scored["lpips"], abs=5e-4)
+
+
 def test_init_with_a_different_architecture_is_refused(shared, vgg_weights, tmp_path, capsys):
     other = tmp_path / "other.safetensors"
     srgan.save_model(srgan.create_model("srresnet_x4", blocks=2, width=8), other)

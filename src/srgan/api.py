@@ -332,13 +332,16 @@ def serve(settings: ServeSettings | None = None, **fields: Any) -> None:
 def evaluate(models: Sequence[str], datasets: Sequence[str | Path], scale: int, *,
              report_dir: str | Path | None = None, crops: int = 3, **options: Any) -> Any:
     """Score models ('bicubic', 'lanczos', shipped names, weights files) on folders of HR images under
-    the published protocol; see `srgan.evaluation.evaluate` for the options. With `report_dir` (for
+    the published protocol, on real LR/HR pairs (`lr_folders=`) or on LR images alone (`datasets=[]`,
+    `lr_folders=`: no reference); `metrics="psnr,ssim,lpips,dists,niqe"`, `crop=`, `metric_weights=`:
+    see `srgan.evaluation.evaluate` for these and the other options. With `report_dir` (for
     `write_report`), `crops` images per dataset also get zoomed side-by-side windows."""
     from srgan.evaluation import evaluate as run
 
     if crops < 0:
         raise SrganError(f"crops must be >= 0, got {crops}")
-    if report_dir is not None and any(Path(report_dir).resolve() == Path(d).resolve() for d in datasets):
+    folders = [*datasets, *(options.get("lr_folders") or ())]
+    if report_dir is not None and any(Path(report_dir).resolve() == Path(d).resolve() for d in folders):
         raise SrganError(f"report folder {report_dir} is a dataset folder: choose another folder for the report")
     if report_dir is not None:
         writable_folder(report_dir, "report folder")  # before the work, not after it

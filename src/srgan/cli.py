@@ -228,21 +228,37 @@ def _run_export(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- eval
 def _add_eval(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="PSNR/SSIM (and NIQE) on benchmark folders",
-                       description="Score models on folders of HR images under the published protocol: "
-                                   "LR = MATLAB bicubic of the mod-cropped HR, PSNR/SSIM on Y, crop = scale. "
+    p = sub.add_parser("eval", help="PSNR/SSIM, LPIPS, DISTS and NIQE on benchmark folders, real LR/HR pairs or "
+                                    "LR-only folders",
+                       description="Score models. --data alone: folders of HR images under the published protocol "
+                                   "(LR = MATLAB bicubic of the mod-cropped HR, PSNR/SSIM on Y, crop = scale). "
+                                   "--lr with --data: real pairs, LR given, matched to the HR by file name (crop 0). "
+                                   "--lr alone: no reference (NIQE and output statistics). "
                                    "Exit codes: 0 every image scored, 1 some images were skipped (each is named "
                                    "with the reason; the others are scored), 2 nothing could be done, 130 "
                                    "interrupted.")
     p.add_argument("--model", action="append", required=True, metavar="PRESET|WEIGHTS|bicubic|lanczos",
                    help="model to score (repeat for several; a training checkpoint scores its EMA weights)")
-    p.add_argument("--data", action="append", required=True, metavar="DIR", help="folder of HR images (repeatable)")
+    p.add_argument("--data", action="append", default=[], metavar="DIR", help="folder of HR images (repeatable)")
+    p.add_argument("--lr", action="append", metavar="DIR",
+                   help="folder of LR images given as the model input, paired by name with the --data folder of "
+                        "the same position; without --data: no-reference evaluation (repeatable)")
     p.add_argument("--scale", type=int, required=True, choices=(2, 4, 8), help="upscaling factor")
+    p.add_argument("--metrics", metavar="LIST",
+                   help="comma-separated from psnr,ssim,lpips,dists,niqe (default: all that apply and whose "
+                        "weights are found)")
+    p.add_argument("--crop", type=int, metavar="N",
+                   help="border pixels removed before scoring (default: the scale with --data alone, else 0)")
     p.add_argument("--out", metavar="DIR", help="write results.csv, results.json and report.html here")
-    p.add_argument("--niqe", metavar="MODEL.npz", help="also compute NIQE with this model (niqe_pris_params.npz)")
+    p.add_argument("--niqe", nargs="?", const="", metavar="MODEL.npz",
+                   help="compute NIQE (with the shipped parameters, or this niqe_pris_params.npz)")
+    p.add_argument("--metric-weights", metavar="DIR|FILE",
+                   help="LPIPS / DISTS weights: a folder holding lpips_alex.safetensors, "
+                        "vgg16_features_imagenet.safetensors and dists_weights.pt (default: $SRGAN_WEIGHTS_DIR, "
+                        "then the torch hub cache)")
     p.add_argument("--crops", type=int, default=3, metavar="N",
                    help="images per dataset with zoomed side-by-side crops in the report (default 3)")
-    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda:N", help="where models run")
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda:N", help="where models and LPIPS/DISTS run")
     p.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16", "fp16"),
                    help="model precision (default fp32, so scores do not depend on the machine)")
     p.add_argument("--tile", default="auto", metavar="auto|N",
@@ -252,7 +268,11 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    results = api.evaluate(args.model, args.data, args.scale, niqe_model=args.niqe, crops=args.crops,
+    metrics = args.metrics
+    if args.niqe is not None and metrics is not None:
+        metrics += ",niqe"
+    results = api.evaluate(args.model, args.data, args.scale, lr_folders=args.lr, metrics=metrics, crop=args.crop,
+                           niqe_model=args.niqe or None, metric_weights=args.metric_weights, crops=args.crops,
                            report_dir=args.out, device=args.device, precision=args.precision, tile=args.tile)
     for ds in results.datasets:
         print(api.format_table(results, ds) + "\n")

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from srgan.evaluation.runner import CropPanel, EvalResults
+from srgan.evaluation.runner import COLUMNS, CropPanel, EvalResults, format_value
 from srgan.files import atomic_write, make_folder
 
 ZOOM_WIDTH = 256  # on-screen size of every tile: small windows enlarged with nearest neighbour
@@ -30,17 +30,31 @@ def _write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), overwrite=True)
 
 
+_FIELD = {"psnr": "psnr_y", "ssim": "ssim_y"}  # file column names: the classic metrics say they are on Y
+_STATS = ("width", "height", "mean", "std")
+
+
+def _fields(results: EvalResults) -> list[tuple[str, str]]:
+    """(key of a row or summary, column name in the files), in order."""
+    stats = _STATS if results.mode == "no-reference" else ()
+    return [(m, _FIELD.get(m, m)) for m in results.metrics] + [(k, k) for k in stats]
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.6f}"
+
+
 def write_csv(results: EvalResults, path: Path) -> None:
-    rows = [["dataset", "model", "image", "psnr_y", "ssim_y", "niqe", "seconds"]]
+    fields = _fields(results)
+    rows = [["dataset", "model", "image", *(name for _, name in fields), "seconds"]]
     for r in results.images:
-        rows.append([r.dataset, r.model, r.image, f"{r.psnr:.6f}", f"{r.ssim:.6f}",
-                     "" if r.niqe is None else f"{r.niqe:.6f}", f"{r.seconds:.6f}"])
+        values = {**r.scores, **r.stats}
+        rows.append([r.dataset, r.model, r.image, *(_cell(values.get(k)) for k, _ in fields), f"{r.seconds:.6f}"])
     for ds in results.datasets:
         for model in results.models:
             s = results.summary(ds, model)
             if s["images"]:
-                rows.append([ds, model, "MEAN", f"{s['psnr']:.6f}", f"{s['ssim']:.6f}",
-                             "" if s["niqe"] is None else f"{s['niqe']:.6f}", f"{s['seconds_per_image']:.6f}"])
+                rows.append([ds, model, "MEAN", *(_cell(s.get(k)) for k, _ in fields), _cell(s["seconds_per_image"])])
 
     def write(tmp: str) -> None:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
@@ -50,15 +64,19 @@ def write_csv(results: EvalResults, path: Path) -> None:
 
 
 def to_dict(results: EvalResults) -> dict:
+    fields = _fields(results)
     return {
         "protocol": results.protocol,
+        "mode": results.mode,
         "scale": results.scale,
+        "crop": results.crop,
+        "metrics": results.metrics,
         "models": results.models,
         "datasets": {ds: {m: {k: _num(v) if isinstance(v, float) else v for k, v in results.summary(ds, m).items()}
                           for m in results.models if results.summary(ds, m)["images"]}
                      for ds in results.datasets},
-        "images": [{"dataset": r.dataset, "model": r.model, "image": r.image, "psnr_y": _num(r.psnr),
-                    "ssim_y": _num(r.ssim), "niqe": _num(r.niqe), "seconds": _num(r.seconds)}
+        "images": [{"dataset": r.dataset, "model": r.model, "image": r.image,
+                    **{name: _num({**r.scores, **r.stats}.get(k)) for k, name in fields}, "seconds": _num(r.seconds)}
                    for r in results.images],
         "skipped": [{"image": image, "reason": reason} for image, reason in results.skipped],
     }
@@ -80,6 +98,12 @@ def _save_tile(tile: torch.Tensor, path: Path) -> None:
     atomic_write(path, lambda tmp: im.save(tmp, format="PNG"), overwrite=True)
 
 
+def _caption(metric: str, value: float) -> str:
+    if metric == "psnr":
+        return f"{value:.2f} dB"
+    return f"{metric.upper()} {value:.4f}" if metric != "ssim" else f"{value:.4f}"
+
+
 def _panel_html(panel: CropPanel, out_dir: Path, results: EvalResults) -> str:
     cells = []
     for label, tile in panel.tiles.items():
@@ -89,7 +113,7 @@ def _panel_html(panel: CropPanel, out_dir: Path, results: EvalResults) -> str:
         if label in results.models:
             r = next(r for r in results.images
                      if r.dataset == panel.dataset and r.image == panel.image and r.model == label)
-            score = f"<br>{r.psnr:.2f} dB / {r.ssim:.4f}"
+            score = "<br>" + " / ".join(_caption(m, v) for m, v in r.scores.items() if v is not None)
         cells.append(f'<figure><img src="{html.escape(name)}" alt="{html.escape(label)}" width="{ZOOM_WIDTH}">'
                      f"<figcaption>{html.escape(label)}{score}</figcaption></figure>")
     top, left, h, w = panel.box
@@ -97,23 +121,25 @@ def _panel_html(panel: CropPanel, out_dir: Path, results: EvalResults) -> str:
             f"<small>(HR window {w}x{h} at x={left}, y={top})</small></h3>\n<div class=row>{''.join(cells)}</div>")
 
 
+def _table_html(results: EvalResults, ds: str) -> str:
+    columns = results.columns
+    head = "<tr><th>model</th>" + "".join(f"<th>{html.escape(COLUMNS[c])}</th>" for c in columns) \
+        + "<th>s/image</th><th>images</th></tr>"
+    body = []
+    for m in results.models:
+        s = results.summary(ds, m)
+        if s["images"]:
+            cells = "".join(f"<td>{format_value(s[c])}</td>" for c in columns)
+            body.append(f"<tr><td>{html.escape(m)}</td>{cells}<td>{s['seconds_per_image']:.4f}</td>"
+                        f"<td>{s['images']}</td></tr>")
+    return f"<h2>{html.escape(ds)}</h2><table>{head}{''.join(body)}</table>"
+
+
 def write_html(results: EvalResults, path: Path) -> None:
     out_dir = path.parent
     parts = [f"<h1>srgan eval x{results.scale}</h1>", f"<p>{html.escape(results.protocol)}</p>"]
-    with_niqe = any(r.niqe is not None for r in results.images)
     for ds in results.datasets:
-        head = "<tr><th>model</th><th>PSNR (dB)</th><th>SSIM</th>" + ("<th>NIQE</th>" if with_niqe else "") \
-            + "<th>s/image</th><th>images</th></tr>"
-        body = []
-        for m in results.models:
-            s = results.summary(ds, m)
-            if not s["images"]:
-                continue
-            niqe = f"<td>{s['niqe']:.4f}</td>" if with_niqe and s["niqe"] is not None else ("<td></td>" if with_niqe
-                                                                                             else "")
-            body.append(f"<tr><td>{html.escape(m)}</td><td>{s['psnr']:.4f}</td><td>{s['ssim']:.4f}</td>{niqe}"
-                        f"<td>{s['seconds_per_image']:.4f}</td><td>{s['images']}</td></tr>")
-        parts.append(f"<h2>{html.escape(ds)}</h2><table>{head}{''.join(body)}</table>")
+        parts.append(_table_html(results, ds))
         parts += [_panel_html(p, out_dir, results) for p in results.crops if p.dataset == ds]
     style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
              "padding:4px 8px;text-align:right}.row{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,23 +27,28 @@ from PIL import Image
 from tqdm import tqdm
 
 from srgan.data.degradation import benchmark_hr, degrade
+from srgan.data.pairs import SizeMismatch, check_sizes, match_pairs, read_pair
 from srgan.errors import SrganError
+from srgan.evaluation.scoring import Scorer, parse_metrics
+from srgan.hardware import resolve_device
 from srgan.imaging.folders import list_images
 from srgan.imaging.formats import IMAGE_SUFFIXES
 from srgan.imaging.imresize import imresize
-from srgan.imaging.io import LoadedImage
+from srgan.imaging.io import LoadedImage, read_8bit
 from srgan.imaging.quantize import to_uint8
 from srgan.inference.cache import build_runner
 from srgan.inference.options import UpscaleOptions, parse_tile
 from srgan.inference.upscale import upscale_loaded
-from srgan.metrics.niqe import NiqeModel
-from srgan.metrics.psnr_ssim import psnr_y, ssim_y, y_channel
 
 log = logging.getLogger(__name__)
 
 SCALES = (2, 4, 8)
 PROTOCOL = ("PSNR/SSIM on Y of BT.601 YCbCr (16-235, MATLAB rgb2ycbcr of uint8), crop = {scale} px, "
             "LR = MATLAB bicubic x1/{scale} of the mod-cropped uint8 HR, SSIM 11x11 Gaussian sigma 1.5")
+PAIRED_PROTOCOL = ("PSNR/SSIM on Y of BT.601 YCbCr (16-235, MATLAB rgb2ycbcr of uint8), crop = {crop} px, "
+                   "LR = the given images, paired with the HR by file name (x{scale}), SSIM 11x11 Gaussian sigma 1.5")
+NO_REFERENCE_PROTOCOL = "no reference: LR = the given images (x{scale}), NIQE on Y, crop = {crop} px"
+DEEP_PROTOCOL = {"lpips": "LPIPS AlexNet v0.1 on RGB", "dists": "DISTS VGG16 on RGB, not resized"}
 CROP_SIZE = 64  # HR pixels of the report's zoomed window (a multiple of every scale)
 
 Upscaler = Callable[[torch.Tensor], torch.Tensor]  # uint8 (C, h, w) -> uint8 (C, sh, sw)
@@ -98,10 +103,21 @@ class ImageResult:
     dataset: str
     model: str
     image: str
-    psnr: float
-    ssim: float
+    scores: dict[str, float | None]  # metric name -> value (None: the image could not get that one)
     seconds: float
-    niqe: float | None = None
+    stats: dict[str, float] = field(default_factory=dict)  # no reference: the output's size, mean and std
+
+    @property
+    def psnr(self) -> float | None:
+        return self.scores.get("psnr")
+
+    @property
+    def ssim(self) -> float | None:
+        return self.scores.get("ssim")
+
+    @property
+    def niqe(self) -> float | None:
+        return self.scores.get("niqe")
 
 
 @dataclass
@@ -118,20 +134,39 @@ class EvalResults:
     scale: int
     models: list[str]
     datasets: list[str]
+    metrics: list[str] = field(default_factory=lambda: ["psnr", "ssim"])
+    mode: str = "synthetic"  # synthetic (LR made from HR), paired (LR and HR given), no-reference (LR only)
+    crop: int | None = None  # border pixels removed before scoring (None: the scale)
     images: list[ImageResult] = field(default_factory=list)
     crops: list[CropPanel] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (image, why it was not scored)
 
     @property
     def protocol(self) -> str:
-        return PROTOCOL.format(scale=self.scale)
+        crop = self.scale if self.crop is None else self.crop
+        text = {"synthetic": PROTOCOL.replace("crop = {scale}", f"crop = {crop}").format(scale=self.scale),
+                "paired": PAIRED_PROTOCOL.format(scale=self.scale, crop=crop),
+                "no-reference": NO_REFERENCE_PROTOCOL.format(scale=self.scale, crop=crop)}[self.mode]
+        deep = [DEEP_PROTOCOL[m] for m in self.metrics if m in DEEP_PROTOCOL]
+        return "; ".join([text, *deep])
+
+    @property
+    def columns(self) -> list[str]:
+        """The metrics, then (without a reference) the output's mean and standard deviation."""
+        return self.metrics + (["mean", "std"] if self.mode == "no-reference" else [])
 
     def summary(self, dataset: str, model: str) -> dict[str, float | int | None]:
+        """Means per metric (over the images that got a value; None if none did) and per output statistic."""
         rows = [r for r in self.images if r.dataset == dataset and r.model == model]
-        niqe = [r.niqe for r in rows if r.niqe is not None]
-        return {"psnr": float(np.mean([r.psnr for r in rows])), "ssim": float(np.mean([r.ssim for r in rows])),
-                "niqe": float(np.mean(niqe)) if niqe else None,
-                "seconds_per_image": float(np.mean([r.seconds for r in rows])), "images": len(rows)}
+        out: dict[str, float | int | None] = {}
+        for m in self.metrics:
+            values = [r.scores[m] for r in rows if r.scores.get(m) is not None]
+            out[m] = float(np.mean(values)) if values else None
+        for key in rows[0].stats if rows else ():
+            out[key] = float(np.mean([r.stats[key] for r in rows]))
+        out["seconds_per_image"] = float(np.mean([r.seconds for r in rows])) if rows else None
+        out["images"] = len(rows)
+        return out
 
 
 # ---------------------------------------------------------------- evaluation
@@ -144,12 +179,12 @@ def _dataset_files(folder: Path) -> tuple[list[Path], list[str]]:
     return images, others
 
 
-def _crop_box(hr: torch.Tensor, scale: int) -> tuple[int, int, int, int]:
-    """The most detailed window (highest local variance of the HR), aligned to the LR grid."""
-    h, w = hr.shape[-2:]
-    size = min(CROP_SIZE, h - h % scale, w - w % scale)
-    g = hr.float().mean(dim=0, keepdim=True).unsqueeze(0)
-    stride = scale * max(1, size // (4 * scale))
+def _crop_box(image: torch.Tensor, align: int, size: int) -> tuple[int, int, int, int]:
+    """The most detailed `size` window (highest local variance) of `image`, aligned to `align` pixels."""
+    h, w = image.shape[-2:]
+    size = min(size, h - h % align, w - w % align)
+    g = image.float().mean(dim=0, keepdim=True).unsqueeze(0)
+    stride = align * max(1, size // (4 * align))
     mean = F.avg_pool2d(g, size, stride)
     var = F.avg_pool2d(g * g, size, stride) - mean**2
     idx = int(var.flatten().argmax())
@@ -163,20 +198,137 @@ def _pick_crop_indices(n_images: int, n_crops: int) -> set[int]:
     return {round(i * (n_images - 1) / max(1, n_crops - 1)) for i in range(min(n_crops, n_images))}
 
 
-def _niqe_or_none(model: NiqeModel, y: torch.Tensor, path: Path) -> float | None:
-    """NIQE needs at least two 96x96 patches; smaller images get no score rather than ending the run."""
-    try:
-        return model.score(y.numpy())
-    except SrganError as exc:
-        log.warning("%s: no NIQE (%s)", path, exc)
-        return None
+@dataclass
+class _Item:
+    """One image to score: its name, the model input, and the reference (None without one)."""
+    path: Path
+    lr: torch.Tensor
+    hr: torch.Tensor | None
+
+
+def _items(paths: Sequence[Path | tuple[Path, Path]], mode: str, scale: int, crop: int, metrics: list[str],
+           skipped: list[tuple[str, str]]) -> Iterator[tuple[int, _Item]]:
+    """Read each image (or pair), with its index; unreadable or too small ones are skipped with their reason."""
+    needs = 2 * crop + (11 if "ssim" in metrics else 1)
+    for index, entry in enumerate(paths):
+        path = entry[1] if isinstance(entry, tuple) else entry
+        try:
+            if mode == "synthetic":
+                hr = benchmark_hr(path, scale)
+                item = _Item(path, degrade(hr, scale), hr)
+            elif mode == "paired":
+                item = _Item(path, *read_pair(entry[0], entry[1], scale))
+            else:
+                item = _Item(path, read_8bit(path), None)
+        except SizeMismatch:
+            raise  # the wrong folders or scale, not one bad file
+        except SrganError as exc:
+            reason = str(exc).removeprefix(f"{path}: ")
+            log.warning("skipped %s: %s", path, reason)
+            skipped.append((str(path), reason))
+            continue
+        side = min(item.lr.shape[-2:]) * scale
+        if side < needs:
+            reason = (f"{item.lr.shape[-1] * scale}x{item.lr.shape[-2] * scale} is too small for x{scale} evaluation "
+                      f"(needs {needs} pixels a side after the {crop}-pixel border crop"
+                      + (" and the 11x11 SSIM window)" if "ssim" in metrics else ")"))
+            log.warning("skipped %s: %s", path, reason)
+            skipped.append((str(path), reason))
+            continue
+        yield index, item
+
+
+def _panel(dataset: str, item: _Item, scale: int, bicubic: Upscaler | None) -> CropPanel:
+    """The zoomed window of an image: chosen on the HR, or without one on the LR."""
+    if item.hr is not None:
+        box = _crop_box(item.hr, scale, CROP_SIZE)
+    else:
+        t, l_, h, w = _crop_box(item.lr, 1, CROP_SIZE // scale)
+        box = (t * scale, l_ * scale, h * scale, w * scale)
+    panel = CropPanel(dataset, item.path.name, box)
+    t, l_, h, w = box
+    panel.tiles["LR (nearest)"] = item.lr[:, t // scale:(t + h) // scale, l_ // scale:(l_ + w) // scale]
+    if bicubic is not None:
+        panel.tiles["bicubic"] = bicubic(item.lr)[:, t:t + h, l_:l_ + w]
+    return panel
+
+
+def _output_stats(sr: torch.Tensor) -> dict[str, float]:
+    x = sr.double()
+    return {"width": float(sr.shape[-1]), "height": float(sr.shape[-2]), "mean": float(x.mean()),
+            "std": float(x.std(correction=0))}
+
+
+def _score_item(item: _Item, dataset: str, upscalers: dict[str, Upscaler], scorer: Scorer, scale: int,
+                panel: CropPanel | None) -> list[ImageResult]:
+    ref = scorer.reference(item.hr)
+    rows = []
+    for spec, upscale in upscalers.items():
+        start = time.perf_counter()
+        sr = upscale(item.lr)
+        seconds = time.perf_counter() - start
+        want = (item.lr.shape[0], item.lr.shape[-2] * scale, item.lr.shape[-1] * scale)
+        if sr.shape != (item.hr.shape if item.hr is not None else want):
+            raise SrganError(f"{spec} returned {tuple(sr.shape)} for {item.path.name}, expected {want}")
+        stats = _output_stats(sr) if item.hr is None else {}
+        rows.append(ImageResult(dataset, spec, item.path.name, scorer.score(sr, ref, item.path), seconds, stats))
+        if panel is not None:
+            t, l_, h, w = panel.box
+            panel.tiles[spec] = sr[:, t:t + h, l_:l_ + w]
+    if panel is not None and item.hr is not None:
+        t, l_, h, w = panel.box
+        panel.tiles["HR"] = item.hr[:, t:t + h, l_:l_ + w]
+    return rows
+
+
+def _inputs(datasets: Sequence[str | Path], lr_folders: Sequence[str | Path] | None, scale: int
+            ) -> tuple[str, list[tuple[str, list]]]:
+    """The mode and, per dataset, its name and images (paths, or (LR, HR) pairs checked for size)."""
+    hr, lr = [Path(d) for d in datasets], [Path(d) for d in lr_folders or ()]
+    if not hr and not lr:
+        raise SrganError("no dataset folder given")
+    if lr and hr and len(lr) != len(hr):
+        raise SrganError(f"--lr and --data pair folders in order: got {len(lr)} LR and {len(hr)} HR folder(s)")
+    names = [f.name for f in (hr or lr)]
+    if len(set(names)) != len(names):
+        raise SrganError(f"dataset folders must have distinct names (they label the tables): {', '.join(names)}")
+    if not lr:
+        listed = []
+        for folder in hr:
+            paths, others = _dataset_files(folder)
+            for other in others:
+                log.warning("%s: not an image, ignored", other)
+            if not paths:
+                raise SrganError(f"no readable images in {folder}")
+            listed.append((folder.name, paths))
+        return "synthetic", listed
+    if not hr:
+        listed = [(folder.name, _dataset_files(folder)[0]) for folder in lr]
+        empty = next((f for f, (_, p) in zip(lr, listed, strict=True) if not p), None)
+        if empty is not None:
+            raise SrganError(f"no readable images in {empty}")
+        return "no-reference", listed
+    listed = [(h.name, match_pairs(l_, h)) for l_, h in zip(lr, hr, strict=True)]
+    for _, pairs in listed:
+        check_sizes(pairs, scale)
+    return "paired", listed
 
 
 def evaluate(models: Sequence[str], datasets: Sequence[str | Path], scale: int, *,
-             niqe_model: str | Path | None = None, crops: int = 0, progress: bool | None = None,
-             device: str = "auto", precision: str = "fp32", tile: int | str | None = "auto") -> EvalResults:
-    """Score each model ('bicubic', 'lanczos', a preset with shipped weights, or a weights file) on
-    each dataset folder. `crops` images per dataset also get zoomed side-by-side windows.
+             lr_folders: Sequence[str | Path] | None = None, metrics: str | Sequence[str] | None = None,
+             crop: int | None = None, niqe_model: str | Path | None = None, metric_weights: str | Path | None = None,
+             crops: int = 0, progress: bool | None = None, device: str = "auto", precision: str = "fp32",
+             tile: int | str | None = "auto") -> EvalResults:
+    """Score each model ('bicubic', 'lanczos', a preset with shipped weights, or a weights file).
+
+    Three modes: `datasets` alone are HR folders and the LR is made from each HR by the classic
+    protocol (MATLAB bicubic); with `lr_folders` (one per dataset, in order) the LR images are given,
+    matched to the HR by file name (real LR/HR pairs); `lr_folders` without `datasets` is the
+    no-reference mode (NIQE and output statistics). `metrics`: names from psnr, ssim, lpips, dists,
+    niqe (default: all that apply whose weights are found; `metric_weights` is a folder or file for
+    LPIPS / DISTS, see `srgan.models.pretrained`; `niqe_model` overrides the shipped NIQE parameters).
+    `crop`: border pixels removed before scoring (default: the scale for the classic protocol, else
+    0, as the real-world papers do). `crops` images per dataset also get zoomed side-by-side windows.
 
     Models run through the inference engine of `srgan upscale` with its `device`, `precision` and
     `tile` options. Precision defaults to fp32 (not upscale's `auto`, which is bf16 on CUDA) so that
@@ -188,89 +340,64 @@ def evaluate(models: Sequence[str], datasets: Sequence[str | Path], scale: int, 
         raise SrganError("no model given")
     if len(set(models)) != len(models):
         raise SrganError(f"a model is given twice: {', '.join(models)}")
-    folders = [Path(d) for d in datasets]
-    if not folders:
-        raise SrganError("no dataset folder given")
-    if len({f.name for f in folders}) != len(folders):
-        raise SrganError(f"dataset folders must have distinct names (they label the tables): {', '.join(map(str, folders))}")
+    if crop is not None and crop < 0:
+        raise SrganError(f"crop must be >= 0, got {crop}")
+    chosen = parse_metrics(metrics)
+    if niqe_model is not None and chosen is not None and "niqe" not in chosen:
+        chosen.append("niqe")
     engine = {"device": device, "precision": precision, "tile": parse_tile(tile)}
-    niqe_fn = NiqeModel.load(niqe_model) if niqe_model is not None else None
-    listed = [(folder, *_dataset_files(folder)) for folder in folders]  # fail fast on a missing folder
+    mode, listed = _inputs(datasets, lr_folders, scale)  # fail fast on a missing folder or pair
+    border = crop if crop is not None else (scale if mode == "synthetic" else 0)
+    scorer = Scorer(chosen, reference=mode != "no-reference", crop=border, device=resolve_device(device),
+                    niqe_model=niqe_model, weights=metric_weights)
     upscalers = {spec: make_upscaler(spec, scale, **engine) for spec in models}
-    bicubic = upscalers.get("bicubic") or bicubic_upscaler(scale)
-    results = EvalResults(scale=scale, models=list(models), datasets=[f.name for f in folders])
-
-    for folder, paths, others in listed:
-        for other in others:
-            log.warning("%s: not an image, ignored", other)
-        crop_at = _pick_crop_indices(len(paths), crops)
-        scored = 0
-        bar = tqdm(paths, desc=f"{folder.name} x{scale}", unit="img", disable=None if progress is None else not progress)
-        for i, path in enumerate(bar):
-            try:
-                hr = benchmark_hr(path, scale)
-            except SrganError as exc:
-                reason = str(exc).removeprefix(f"{path}: ")
-                log.warning("skipped %s: %s", path, reason)
-                results.skipped.append((str(path), reason))
-                continue
-            if min(hr.shape[-2:]) < 2 * scale + 11:
-                reason = (f"{hr.shape[-1]}x{hr.shape[-2]} is too small for x{scale} evaluation (needs "
-                          f"{2 * scale + 11} pixels a side after the {scale}-pixel border crop and the 11x11 SSIM window)")
-                log.warning("skipped %s: %s", path, reason)
-                results.skipped.append((str(path), reason))
-                continue
-            lr = degrade(hr, scale)
-            hr_y = y_channel(hr)
-            panel = None
-            if i in crop_at:
-                box = _crop_box(hr, scale)
-                panel = CropPanel(folder.name, path.name, box)
-                t, l_, h, w = box
-                panel.tiles["LR (nearest)"] = lr[:, t // scale:(t + h) // scale, l_ // scale:(l_ + w) // scale]
-                if "bicubic" not in upscalers:
-                    panel.tiles["bicubic"] = bicubic(lr)[:, t:t + h, l_:l_ + w]
-            for spec, upscale in upscalers.items():
-                start = time.perf_counter()
-                sr = upscale(lr)
-                seconds = time.perf_counter() - start
-                if sr.shape != hr.shape:
-                    raise SrganError(f"{spec} returned {tuple(sr.shape)} for {path.name}, expected {tuple(hr.shape)}")
-                sr_y = y_channel(sr)
-                niqe = _niqe_or_none(niqe_fn, sr_y[0, 0, scale:-scale, scale:-scale], path) if niqe_fn is not None else None
-                results.images.append(ImageResult(folder.name, spec, path.name, float(psnr_y(sr_y, hr_y, scale)),
-                                                  float(ssim_y(sr_y, hr_y, scale)), seconds, niqe))
-                if panel is not None:
-                    t, l_, h, w = panel.box
-                    panel.tiles[spec] = sr[:, t:t + h, l_:l_ + w]
-            if panel is not None:
-                t, l_, h, w = panel.box
-                panel.tiles["HR"] = hr[:, t:t + h, l_:l_ + w]
-                results.crops.append(panel)
-            scored += 1
-        if scored < len(paths):
-            log.warning("%s: skipped %d of %d image(s)", folder, len(paths) - scored, len(paths))
-        if not paths:
-            raise SrganError(f"no readable images in {folder}")
-        if scored == 0:
-            reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in results.skipped[-3:])
-            raise SrganError(f"no image in {folder} could be scored ({reasons})")
+    results = EvalResults(scale=scale, models=list(models), datasets=[name for name, _ in listed],
+                          metrics=scorer.metrics, mode=mode, crop=border)
+    for name, paths in listed:
+        _evaluate_dataset(results, name, paths, upscalers, scorer, crops, progress)
     return results
+
+
+def _evaluate_dataset(results: EvalResults, name: str, paths: list, upscalers: dict[str, Upscaler], scorer: Scorer,
+                      crops: int, progress: bool | None) -> None:
+    scale = results.scale
+    crop_at = _pick_crop_indices(len(paths), crops)
+    bicubic = None if "bicubic" in upscalers else bicubic_upscaler(scale)
+    skipped_before = len(results.skipped)
+    bar = tqdm(paths, desc=f"{name} x{scale}", unit="img", disable=None if progress is None else not progress)
+    scored = 0
+    for index, item in _items(bar, results.mode, scale, scorer.crop, scorer.metrics, results.skipped):
+        panel = _panel(name, item, scale, bicubic) if index in crop_at else None
+        results.images += _score_item(item, name, upscalers, scorer, scale, panel)
+        if panel is not None:
+            results.crops.append(panel)
+        scored += 1
+    if scored < len(paths):
+        log.warning("%s: skipped %d of %d image(s)", name, len(paths) - scored, len(paths))
+    if scored == 0:
+        reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in results.skipped[skipped_before:][-3:])
+        raise SrganError(f"no image in {name} could be scored ({reasons})")
+
+
+COLUMNS = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "dists": "DISTS", "niqe": "NIQE", "mean": "mean",
+           "std": "std"}  # table heads; mean / std: the output's pixel values (0-255) without a reference
+
+
+def format_value(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.4f}" if math.isfinite(value) else "inf"
 
 
 def format_table(results: EvalResults, dataset: str) -> str:
     """One dataset's table, headed by the protocol line."""
-    with_niqe = any(r.niqe is not None for r in results.images)
+    columns = results.columns
     width = max(8, *(len(m) for m in results.models))
-    head = f"{'model':<{width}}  {'PSNR':>8}  {'SSIM':>7}" + (f"  {'NIQE':>7}" if with_niqe else "") + "  s/image"
+    head = f"{'model':<{width}}" + "".join(f"  {COLUMNS[c]:>8}" for c in columns) + "   s/image"
     lines = [f"{dataset} x{results.scale}  [{results.protocol}]", head, "-" * len(head)]
     for model in results.models:
         s = results.summary(dataset, model)
-        if not s["images"]:
-            continue
-        niqe = s["niqe"]
-        niqe_txt = f"  {niqe:7.4f}" if with_niqe and niqe is not None else ("  " + " " * 7 if with_niqe else "")
-        psnr = s["psnr"]
-        psnr_txt = f"{psnr:8.4f}" if math.isfinite(psnr) else f"{'inf':>8}"
-        lines.append(f"{model:<{width}}  {psnr_txt}  {s['ssim']:7.4f}{niqe_txt}  {s['seconds_per_image']:7.4f}")
+        if s["images"]:
+            values = "".join(f"  {format_value(s[c]):>8}" for c in columns)
+            lines.append(f"{model:<{width}}{values}  {s['seconds_per_image']:8.4f}")
     return "\n".join(lines)

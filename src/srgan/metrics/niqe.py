@@ -6,14 +6,15 @@ Follows the authors' MATLAB `niqe_release` (computequality.m): MSCN coefficients
 Gaussian (sigma 7/6, replicate borders), per patch asymmetric generalised Gaussian fits of the MSCN values
 and of their products with four neighbours (18 features), at two scales
 (the second after MATLAB bicubic x0.5), then the Mahalanobis-like distance with the pooled covariance.
-The pristine model (`niqe_pris_params.npz`: mu_pris_param, cov_pris_param) is not shipped: users
-give its path.
+The pristine model (`niqe_pris_params.npz`: mu_pris_param, cov_pris_param, converted from the
+authors' `modelparameters.mat` by BasicSR, Apache-2.0) ships in srgan/weights/; a path overrides it.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,6 +25,8 @@ from srgan.errors import SrganError
 from srgan.files import existing_file
 from srgan.imaging.color import rgb_to_y
 from srgan.imaging.imresize import imresize
+
+SHIPPED_PARAMS = Path(__file__).resolve().parents[1] / "weights" / "niqe_pris_params.npz"
 
 BLOCK = 96
 _GAM = np.arange(0.2, 10.0005, 0.001)  # MATLAB 0.2:0.001:10, the grid the shape parameters are matched on
@@ -104,7 +107,9 @@ class NiqeModel:
     cov: np.ndarray
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> NiqeModel:
+    def load(cls, path: str | os.PathLike | None = None) -> NiqeModel:
+        """The pristine model in `path`, or the one shipped with srgan."""
+        path = SHIPPED_PARAMS if path is None else path
         if not os.path.lexists(path):
             raise SrganError(f"NIQE model file not found: {path} (niqe_pris_params.npz from the NIQE authors' release)")
         path = existing_file(path, "NIQE model file")

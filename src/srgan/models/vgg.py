@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from srgan.errors import SrganError, one_line
+from srgan.errors import SrganError
+from srgan.models.pretrained import hub_checkpoints, read_state_dict
 
 log = logging.getLogger(__name__)
 
@@ -61,22 +62,8 @@ def _build_features(depth: int) -> nn.Sequential:
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise SrganError(f"VGG19 weights file not found: {path}")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt or foreign file: say which one
-        raise SrganError(f"cannot read VGG19 weights {path}: {one_line(exc)}") from exc
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise SrganError(f"{path} does not hold a state dict")
-    return {k: v for k, v in state.items() if k.startswith("features.") and isinstance(v, torch.Tensor)}
+    state = read_state_dict(path, "VGG19")
+    return {k: v for k, v in state.items() if k.startswith("features.")}
 
 
 def _deepest_available(state: dict[str, torch.Tensor]) -> str | None:
@@ -93,7 +80,7 @@ def _deepest_available(state: dict[str, torch.Tensor]) -> str | None:
 
 def default_weights_path() -> Path:
     """Where torch hub caches torchvision's VGG19: <torch.hub.get_dir()>/checkpoints/vgg19-dcbb9e9d.pth."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_FILE
+    return hub_checkpoints() / TORCHVISION_FILE
 
 
 class VGG19Features(nn.Module):

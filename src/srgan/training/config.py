@@ -101,11 +101,15 @@ class TrainConfig:
 
 @dataclass
 class ValidationConfig:
-    folder: str | None = None
+    folder: str | None = None  # HR images (their LR made by MATLAB bicubic, unless lr_folder gives it)
+    lr_folder: str | None = None  # LR images paired by name with `folder`, fed to the model as given (real-world)
+    crop: int | None = None  # border pixels removed before scoring; default: the scale, 0 with lr_folder
     every: int = 1000
     max_images: int = 0  # 0: all
+    lpips: bool = False  # also the mean LPIPS (AlexNet v0.1) against the HR, as `srgan eval` computes it
+    lpips_weights: str | None = None  # folder or file of the LPIPS weights; default $SRGAN_WEIGHTS_DIR, torch hub
     niqe_folder: str | None = None  # also the mean NIQE of the output on this folder (a GAN's curve)
-    niqe_model: str | None = None  # niqe_pris_params.npz, needed with niqe_folder
+    niqe_model: str | None = None  # niqe_pris_params.npz to use instead of the shipped one
 
 
 @dataclass
@@ -299,9 +303,13 @@ def validate(config: Config) -> None:
     if any(m < 0 for m in o.milestones):
         raise SrganError(f"optim.milestones: iterations must not be negative, got {o.milestones}")
     v = config.validation
-    if bool(v.niqe_folder) != bool(v.niqe_model):
-        raise SrganError("validation.niqe_folder and validation.niqe_model go together (the folder to score, "
-                         "and niqe_pris_params.npz)")
+    if v.niqe_model and not v.niqe_folder:
+        raise SrganError("validation.niqe_model needs validation.niqe_folder (the folder whose outputs NIQE scores)")
+    for key in ("lr_folder", "lpips", "crop", "lpips_weights"):
+        if getattr(v, key) not in (None, False) and not v.folder:
+            raise SrganError(f"validation.{key} needs validation.folder (the HR images)")
+    if v.crop is not None and v.crop < 0:
+        raise SrganError(f"validation.crop must be >= 0, got {v.crop}")
     _check_losses_and_discriminator(config)
     rec = config.recursive
     if rec.enabled:

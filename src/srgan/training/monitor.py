@@ -70,17 +70,22 @@ class Monitor:
                 self._writer.add_scalar("train/it_per_s", rate, iteration)
             self._sums, self._count, self._since = {}, 0, now
 
-    def validation(self, iteration: int, rows: list[tuple[str, float, float]], label: str,
+    def validation(self, iteration: int, rows: list[tuple[str, float, float, float | None]], label: str,
                    niqe: tuple[str, float] | None = None) -> None:
-        """The PSNR / SSIM table, and `niqe` = (folder name, mean NIQE) where a run tracks it."""
+        """The PSNR / SSIM (/ LPIPS) table, and `niqe` = (folder name, mean NIQE) where a run tracks it."""
         if not self.enabled or not rows:
             return
         mean_psnr = sum(r[1] for r in rows) / len(rows)
         mean_ssim = sum(r[2] for r in rows) / len(rows)
+        with_lpips = rows[0][3] is not None
+        mean_lpips = sum(r[3] for r in rows) / len(rows) if with_lpips else None
         width = max(8, *(len(r[0]) for r in rows))
-        lines = [f"validation at iteration {iteration} ({label}):", f"  {'image':{width}s}  PSNR-Y   SSIM-Y"]
-        lines += [f"  {name:{width}s}  {psnr:6.2f}  {ssim:7.4f}" for name, psnr, ssim in rows]
-        lines.append(f"  {'mean':{width}s}  {mean_psnr:6.2f}  {mean_ssim:7.4f}")
+        lines = [f"validation at iteration {iteration} ({label}):",
+                 f"  {'image':{width}s}  PSNR-Y   SSIM-Y" + ("   LPIPS" if with_lpips else "")]
+        lines += [f"  {name:{width}s}  {psnr:6.2f}  {ssim:7.4f}" + (f"  {lp:6.4f}" if with_lpips else "")
+                  for name, psnr, ssim, lp in rows]
+        lines.append(f"  {'mean':{width}s}  {mean_psnr:6.2f}  {mean_ssim:7.4f}"
+                     + (f"  {mean_lpips:6.4f}" if with_lpips else ""))
         if niqe is not None:
             lines.append(f"  NIQE on {niqe[0]}: {niqe[1]:.4f}")
         text = "\n".join(lines)
@@ -90,6 +95,8 @@ class Monitor:
         if self._writer is not None:
             self._writer.add_scalar("val/psnr_y", mean_psnr, iteration)
             self._writer.add_scalar("val/ssim_y", mean_ssim, iteration)
+            if mean_lpips is not None:
+                self._writer.add_scalar("val/lpips", mean_lpips, iteration)
             if niqe is not None:
                 self._writer.add_scalar("val/niqe", niqe[1], iteration)
 

@@ -180,7 +180,9 @@ class Trainer:
         if cfg.validation.folder and self.dist.main:
             from srgan.training.validation import NiqeProbe, Validator
 
-            self.validator = Validator(cfg.validation.folder, data_scale(cfg), cfg.validation.max_images)
+            v = cfg.validation
+            self.validator = Validator(v.folder, data_scale(cfg), v.max_images, lr_folder=v.lr_folder, crop=v.crop,
+                                       lpips=v.lpips, lpips_weights=v.lpips_weights)
             if cfg.validation.niqe_folder:
                 self.niqe_probe = NiqeProbe(cfg.validation.niqe_folder, data_scale(cfg), cfg.validation.niqe_model)
         self.last_psnr: float | None = None

@@ -2,8 +2,10 @@
 folder's files, not its subfolders), HR and LR from `srgan.data.degradation`, gray files run as RGB
 and averaged back to one channel (as `srgan upscale` does) and scored on that channel, SR rounded
 to uint8, PSNR/SSIM on Y with `scale` border pixels cropped (srgan.metrics.psnr_ssim). A GAN run is
-judged by how real its output looks, which PSNR does not measure: `NiqeProbe` tracks NIQE (no
-reference; lower is better) of the output on a second folder, as `srgan eval --niqe` scores it."""
+judged by how real its output looks, which PSNR does not measure: the validator can add LPIPS
+against the HR, and `NiqeProbe` tracks NIQE (no reference; lower is better) of the output on a
+second folder, as `srgan eval` scores them. A real-world run validates on given LR images paired
+with the HR (`lr_folder`), as `srgan eval --lr DIR --data DIR` scores them."""
 
 from __future__ import annotations
 
@@ -13,32 +15,53 @@ from pathlib import Path
 import torch
 
 from srgan.data.degradation import benchmark_hr, degrade
+from srgan.data.pairs import check_sizes, match_pairs, read_pair
 from srgan.errors import SrganError
 from srgan.imaging.folders import list_images
 from srgan.imaging.quantize import to_uint8
+from srgan.metrics.lpips import LPIPS
 from srgan.metrics.niqe import NiqeModel
 from srgan.metrics.psnr_ssim import psnr_y, ssim_y
 
 
 class Validator:
-    def __init__(self, folder: str | Path, scale: int, max_images: int = 0) -> None:
+    """PSNR / SSIM on Y (and LPIPS with `lpips`) of the output against the HR images of `folder`: the
+    LR made from each HR by the classic protocol, or with `lr_folder` the LR images given there,
+    paired by name (a real-world run validated on a fixed degraded copy of a test set). `crop`
+    border pixels are removed first (default: the scale; 0 with `lr_folder`, as `srgan eval --lr`)."""
+
+    def __init__(self, folder: str | Path, scale: int, max_images: int = 0, *, lr_folder: str | Path | None = None,
+                 crop: int | None = None, lpips: bool = False, lpips_weights: str | Path | None = None) -> None:
         self.scale = scale
+        self.crop = crop if crop is not None else (0 if lr_folder else scale)
         self.items: list[tuple[str, torch.Tensor, torch.Tensor]] = []
-        paths = list_images(folder, recursive=False)
-        if not paths:
-            raise SrganError(f"no validation images found in {folder}")
-        for path in paths[:max_images] if max_images else paths:
-            hr = benchmark_hr(path, scale)
-            self.items.append((path.stem, degrade(hr, scale), hr))
+        if lr_folder:
+            pairs = match_pairs(lr_folder, folder)[:max_images or None]
+            check_sizes(pairs, scale)
+            self.items = [(hr.stem, *read_pair(lr, hr, scale)) for lr, hr in pairs]
+        else:
+            paths = list_images(folder, recursive=False)
+            if not paths:
+                raise SrganError(f"no validation images found in {folder}")
+            for path in paths[:max_images] if max_images else paths:
+                hr = benchmark_hr(path, scale)
+                self.items.append((path.stem, degrade(hr, scale), hr))
+        self.lpips = LPIPS(None if lpips_weights is None else str(lpips_weights)) if lpips else None
+
+    def _cut(self, img: torch.Tensor) -> torch.Tensor:
+        c = self.crop
+        return img[..., c:img.shape[-2] - c, c:img.shape[-1] - c]
 
     @torch.no_grad()
     def run(self, upscale: Callable[[torch.Tensor], torch.Tensor], device: torch.device
-            ) -> tuple[list[tuple[str, float, float]], list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]:
-        """Rows (name, PSNR-Y, SSIM-Y) and (LR, SR, HR) uint8 triples for image grids."""
+            ) -> tuple[list[tuple[str, float, float, float | None]], list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]:
+        """Rows (name, PSNR-Y, SSIM-Y, LPIPS or None) and (LR, SR, HR) uint8 triples for image grids."""
         rows, samples = [], []
+        lpips = self.lpips.to(device) if self.lpips is not None else None
         for name, lr, hr in self.items:
             sr = _super_resolve(upscale, lr, device)
-            rows.append((name, float(psnr_y(sr, hr, self.scale)), float(ssim_y(sr, hr, self.scale))))
+            distance = float(lpips.score(self._cut(sr), lpips.reference(self._cut(hr)))[0]) if lpips else None
+            rows.append((name, float(psnr_y(sr, hr, self.crop)), float(ssim_y(sr, hr, self.crop)), distance))
             samples.append((lr, sr, hr))
         return rows, samples
 
@@ -47,7 +70,7 @@ class NiqeProbe:
     """Mean NIQE of the output on the images of `folder` (MATLAB-bicubic LR of each, `scale` border
     pixels cropped, Y channel): the no-reference score a GAN's learning curve is drawn with."""
 
-    def __init__(self, folder: str | Path, scale: int, model_path: str | Path) -> None:
+    def __init__(self, folder: str | Path, scale: int, model_path: str | Path | None = None) -> None:
         self.scale, self.name, self.niqe = scale, Path(folder).name, NiqeModel.load(model_path)
         paths = list_images(folder, recursive=False)
         if not paths:
