@@ -8,9 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from srgan.errors import SrganError
-from srgan.inference.engine import prepare_model
-from srgan.inference.tiling import tiled_forward
 from srgan.evaluation.seams import grid_without_context, seam_scores
+from srgan.inference.engine import prepare_model
 from srgan.metrics.seams import border_error, seam_ratio
 from srgan.models import create
 

@@ -215,7 +215,10 @@ def _read_with_base(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
         return raw
     if not isinstance(base, str) or not base:
         raise SrganError(f"{path}: base: expected the path of another config file, got {base!r}")
-    base_path = existing_file(path.parent / base, f"{path.name}'s base config")
+    try:
+        base_path = existing_file(path.parent / base, "base config")
+    except SrganError as exc:
+        raise SrganError(f"{path}: base: {exc}") from exc
     return merge_config(_read_with_base(base_path, (*chain, path.resolve())), raw)
 
 
