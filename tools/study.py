@@ -348,13 +348,14 @@ CLAIMS = {
 }
 
 
-def table(rows: dict[str, dict], datasets: list[str]) -> list[str]:
-    """Markdown: one row per (label, dataset), the study's metrics as columns; missing ones blank."""
+def table(rows: dict[str, dict], datasets: list[str], missing: str = "pending run") -> list[str]:
+    """Markdown: one row per (label, dataset), the study's metrics as columns; `missing` where a
+    dataset has no scores yet."""
     lines = ["| | set | " + " | ".join(h for _, h, _ in METRICS) + " |", "|---|---|" + "---|" * len(METRICS)]
     for label, by_set in rows.items():
         for d in datasets:
             if by_set is None or d not in by_set:
-                lines.append(f"| {label} | {d} | pending run |" + " |" * (len(METRICS) - 1))
+                lines.append(f"| {label} | {d} | {missing} |" + " |" * (len(METRICS) - 1))
                 continue
             cells = [format(by_set[d][k], f) if k in by_set[d] and math.isfinite(by_set[d][k]) else ""
                      for k, _, f in METRICS]
@@ -383,11 +384,11 @@ def report(datasets: list[str]) -> None:
         path = ROOT / "docs" / "study" / f"{name}.json"
         if path.is_file():
             data = json.loads(path.read_text())
-            print(f"\n### Measured: {name} ({data['cpu']})\n", *table(data["rows"], datasets), sep="\n")
+            print(f"\n### Measured: {name}\n", *table(data["rows"], datasets, "not measured yet"), sep="\n")
     path = ROOT / "docs" / "study" / "seams.json"
     if path.is_file():
         data = json.loads(path.read_text())
-        print(f"\n### Measured: seams, {data['tile']}x{data['tile']} LR tiles ({data['cpu']})\n")
+        print(f"\n### Measured: seams, {data['tile']}x{data['tile']} LR tiles\n")
         print("| model | set | " + " | ".join(h for _, h in SEAMS) + " |", "|---|---|" + "---|" * len(SEAMS), sep="\n")
         for label, by_set in data["rows"].items():
             for d, s in by_set.items():
@@ -408,8 +409,12 @@ def measure(what: str, datasets: list[str]) -> None:
         rows, extra = measure_seams(datasets), {"tile": 64}
     else:
         rows, extra = measure_scores(shipped_upscalers() if what == "shipped" else postproc_upscalers(), datasets), {}
-    command = f"python tools/study.py measure {what} --data {' '.join(datasets)}"
-    write_json(ROOT / "docs" / "study" / f"{what}.json", {"command": command, "cpu": cpu_name(), **extra, "rows": rows})
+    path = ROOT / "docs" / "study" / f"{what}.json"
+    done = {"commands": [], "rows": {}, **(json.loads(path.read_text()) if path.is_file() else {})}
+    for label, by_set in rows.items():  # a later call adds datasets (or redoes them), keeping the others
+        done["rows"].setdefault(label, {}).update(by_set)
+    done["commands"].append(f"python tools/study.py measure {what} --data {' '.join(datasets)}  # {cpu_name()}")
+    write_json(path, {**done, **extra})
 
 
 def main() -> None:

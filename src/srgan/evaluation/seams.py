@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
 from srgan.inference.tiling import tiled_forward
 from srgan.metrics.seams import border_error, seam_ratio
@@ -20,15 +21,17 @@ from srgan.metrics.seams import border_error, seam_ratio
 def grid_without_context(model: Callable[[torch.Tensor], torch.Tensor], lr: torch.Tensor, tile: int,
                          scale: int) -> torch.Tensor:
     """(1, C, H, W) -> (1, C, sH, sW): each `tile` x `tile` patch of a fixed grid from the top-left
-    (the last row and column of patches smaller) upscaled alone and pasted."""
+    upscaled alone and pasted. As in the FPT report the image is first padded to whole patches (here
+    by repeating its edge, so no artificial edge appears inside it; a patch of a few pixels would be
+    thinner than the network's own padding) and the result cropped back."""
     height, width = lr.shape[-2:]
-    out = lr.new_empty(1, lr.shape[1], height * scale, width * scale)
-    for top in range(0, height, tile):
-        for left in range(0, width, tile):
-            patch = lr[..., top:top + tile, left:left + tile]
-            out[..., top * scale:(top + patch.shape[-2]) * scale,
-                left * scale:(left + patch.shape[-1]) * scale] = model(patch)
-    return out
+    padded = F.pad(lr, (0, -width % tile, 0, -height % tile), mode="replicate")
+    out = lr.new_empty(1, lr.shape[1], padded.shape[-2] * scale, padded.shape[-1] * scale)
+    for top in range(0, padded.shape[-2], tile):
+        for left in range(0, padded.shape[-1], tile):
+            out[..., top * scale:(top + tile) * scale, left * scale:(left + tile) * scale] = \
+                model(padded[..., top:top + tile, left:left + tile])
+    return out[..., :height * scale, :width * scale]
 
 
 def seam_scores(model: torch.nn.Module, lr: torch.Tensor, tile: int, scale: int) -> dict[str, float]:
