@@ -39,6 +39,7 @@ SHARED = ROOT.parent / "shared"
 WEIGHTS = SHARED / "weights"
 DATASETS = ("Set5", "Set14", "BSD100")
 OUTPUT = "generator.safetensors"
+SEAM_ENTRIES = ("pretrain16_x4", "pad_reflect_x4", "pretrain8t_x4", "gan8t_x4")
 Upscaler = Callable[[torch.Tensor], torch.Tensor]  # uint8 (C, h, w) -> uint8 (C, sh, sw)
 
 
@@ -258,7 +259,8 @@ def shipped_upscalers() -> dict[str, tuple[int, Upscaler, dict[str, Post]]]:
 
 
 def postproc_upscalers() -> dict[str, tuple[int, Upscaler, dict[str, Post]]]:
-    """The shipped GAN's output as it is, histogram-matched to its input, and FFT low-passed."""
+    """The shipped GAN's output (and the study baseline's, once trained) as it is, histogram-matched
+    to its input, and FFT low-passed."""
     from srgan.evaluation.runner import model_upscaler
     from srgan.inference.colorfix import match_histograms
     from srgan.inference.lowpass import apply_lowpass
@@ -266,7 +268,9 @@ def postproc_upscalers() -> dict[str, tuple[int, Upscaler, dict[str, Post]]]:
     posts: dict[str, Post] = {"+ histogram matching": match_histograms}
     for spec in ("ideal:0.5", "ideal:0.75"):
         posts[f"+ low-pass {spec}"] = lambda sr, _, spec=spec: apply_lowpass(sr, spec)
-    return {"srgan_x4": (4, model_upscaler("srgan_x4", 4), posts)}
+    baseline = run_dir("baseline_x4") / OUTPUT
+    models = {"srgan_x4": "srgan_x4", **({"baseline_x4": str(baseline)} if baseline.is_file() else {})}
+    return {label: (4, model_upscaler(model, 4), posts) for label, model in models.items()}
 
 
 def measure_scores(upscalers: dict[str, tuple[int, Upscaler, dict[str, Post]]], datasets: list[str]) -> dict:
@@ -305,7 +309,8 @@ def means(per_image: dict[str, dict[str, float]]) -> dict[str, float]:
 
 
 def measure_seams(datasets: list[str], tile: int = 64) -> dict:
-    """Seam measures of the shipped x4 models on LR tiles of `tile` pixels processed without context."""
+    """Seam measures on LR tiles of `tile` pixels processed without context: the shipped x4 models,
+    the shipped weights run with reflect padding, and the study's SEAM_ENTRIES once trained."""
     import srgan
     from srgan.data.degradation import benchmark_hr, degrade
     from srgan.evaluation.seams import seam_scores
@@ -317,6 +322,9 @@ def measure_seams(datasets: list[str], tile: int = 64) -> dict:
     reflect.load_state_dict(srgan.load_model("srresnet_x4").state_dict())
     models = {"srresnet_x4": srgan.load_model("srresnet_x4"), "srgan_x4": srgan.load_model("srgan_x4"),
               "srresnet_x4 weights, reflect padding (not trained with it)": reflect}
+    for name in SEAM_ENTRIES:  # the study's padding pair and the transposed-conv GAN, once trained
+        if (run_dir(name) / OUTPUT).is_file():
+            models[name] = srgan.load_model(run_dir(name) / OUTPUT)
     result = {}
     for label, model in models.items():
         model = prepare_model(model)
