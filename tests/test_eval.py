@@ -264,14 +264,14 @@ def test_paired_evaluation_with_every_metric(shared, tmp_path, capsys):
 def test_no_reference_evaluation_of_realsrset(shared, tmp_path, capsys):
     """LR images without HR: NIQE (shipped parameters, no argument) and the output's statistics."""
     out = tmp_path / "report"
-    code = main(["eval", "--model", "bicubic", "--lr", str(shared / "datasets" / "RealSRSet"), "--scale", "4",
+    code = main(["eval", "--model", "bicubic", "--lr", str(shared / "datasets" / "RealSRSet"), "--scale", "2",
                  "--metrics", "niqe", "--out", str(out), "--crops", "1"])
     assert code == 0
     assert "no reference" in capsys.readouterr().out
     data = json.loads((out / "results.json").read_text())
     assert data["metrics"] == ["niqe"] and len(data["images"]) == 20
     first = data["images"][0]
-    assert first["image"] == "Lincoln.png" and first["width"] == 640 and 0 < first["std"] < 128 and first["niqe"] > 0
+    assert first["image"] == "Lincoln.png" and first["width"] == 320 and 0 < first["std"] < 128 and first["niqe"] > 0
     assert 3 < data["datasets"]["RealSRSet"]["bicubic"]["niqe"] < 15
     assert len(list(out.glob("crop_*.png"))) == 2  # LR (nearest) and bicubic: no HR
 

@@ -59,7 +59,7 @@ def fp16_max_level_change(model: torch.nn.Module) -> int:
 
 def score(weights: Path, scale: int) -> dict[str, dict[str, float]]:
     results = api.evaluate([str(weights)], [SHARED / "datasets" / d for d in DATASETS], scale, device="cpu",
-                           precision="fp32", niqe_model=SHARED / "weights" / "niqe_pris_params.npz")
+                           precision="fp32", metrics="psnr,ssim,niqe")
     scores = {}
     for dataset in DATASETS:
         s = results.summary(dataset, str(weights))

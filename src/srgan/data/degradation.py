@@ -30,6 +30,11 @@ def mod_crop(image: torch.Tensor, scale: int) -> torch.Tensor:
     return image[..., : h - h % scale, : w - w % scale]
 
 
+def crop_border(image: torch.Tensor, pixels: int) -> torch.Tensor:
+    """(..., H, W) without `pixels` rows and columns at every border, as the metrics score it."""
+    return image[..., pixels:image.shape[-2] - pixels, pixels:image.shape[-1] - pixels]
+
+
 def degrade(hr: torch.Tensor, scale: int) -> torch.Tensor:
     """The benchmark LR image: MATLAB bicubic (antialiased) downscale of the uint8 HR, in uint8."""
     return to_uint8(imresize(hr.to(torch.float64), 1 / scale), peak=255)

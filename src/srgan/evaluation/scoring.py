@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from srgan.data.degradation import crop_border
 from srgan.errors import SrganError
 from srgan.metrics.feature_distance import FeatureDistance, build_metric
 from srgan.metrics.niqe import NiqeModel
@@ -24,7 +25,7 @@ from srgan.models.pretrained import MissingWeights
 
 log = logging.getLogger(__name__)
 
-METRICS = ("psnr", "ssim", "lpips", "dists", "niqe")
+METRIC_NAMES = ("psnr", "ssim", "lpips", "dists", "niqe")
 FULL_REFERENCE = ("psnr", "ssim", "lpips", "dists")
 DEEP = ("lpips", "dists")
 
@@ -34,11 +35,11 @@ def parse_metrics(spec: str | Sequence[str] | None) -> list[str] | None:
     if spec is None:
         return None
     names = [n.strip().lower() for n in (spec.split(",") if isinstance(spec, str) else spec) if n.strip()]
-    unknown = [n for n in names if n not in METRICS]
+    unknown = [n for n in names if n not in METRIC_NAMES]
     if unknown or not names:
-        raise SrganError(f"unknown metric {unknown[0]!r} (known: {', '.join(METRICS)})" if unknown
-                         else f"no metric given (known: {', '.join(METRICS)})")
-    return [m for m in METRICS if m in names]
+        raise SrganError(f"unknown metric {unknown[0]!r} (known: {', '.join(METRIC_NAMES)})" if unknown
+                         else f"no metric given (known: {', '.join(METRIC_NAMES)})")
+    return [m for m in METRIC_NAMES if m in names]
 
 
 def _load_deep(name: str, weights: str | Path | None, device: torch.device, required: bool) -> FeatureDistance | None:
@@ -66,7 +67,7 @@ class Scorer:
 
     def __init__(self, metrics: Sequence[str] | None, *, reference: bool, crop: int, device: torch.device,
                  niqe_model: str | Path | None = None, weights: str | Path | None = None) -> None:
-        wanted = list(METRICS) if metrics is None else list(metrics)
+        wanted = list(METRIC_NAMES) if metrics is None else list(metrics)
         if not reference:
             refused = [m for m in wanted if m in FULL_REFERENCE]
             if metrics is not None and refused:
@@ -79,8 +80,7 @@ class Scorer:
         self.metrics = [m for m in wanted if m in ("psnr", "ssim", "niqe") or m in self.deep]
 
     def _cut(self, img: torch.Tensor) -> torch.Tensor:
-        c = self.crop
-        return img[..., c:img.shape[-2] - c, c:img.shape[-1] - c]
+        return crop_border(img, self.crop)
 
     def reference(self, hr: torch.Tensor | None) -> Reference:
         if hr is None:

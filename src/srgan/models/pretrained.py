@@ -97,4 +97,4 @@ def find_part(part: WeightsPart, given: str | os.PathLike | None = None) -> tupl
                 return path, state
     also = f" (or {', '.join(part.names[1:])})" if len(part.names) > 1 else ""
     raise MissingWeights(f"no {part.what} weights: put {part.names[0]}{also} in {hub_checkpoints()}, or in the "
-                         f"folder ${ENV_VAR} names, or give its folder as the weights option")
+                         f"folder ${ENV_VAR} names, or name its folder (srgan eval --metric-weights DIR)")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from srgan.data.degradation import benchmark_hr, degrade
+from srgan.data.degradation import benchmark_hr, crop_border, degrade
 from srgan.data.pairs import check_sizes, match_pairs, read_pair
 from srgan.errors import SrganError
 from srgan.imaging.folders import list_images
@@ -48,10 +48,6 @@ class Validator:
                 self.items.append((path.stem, degrade(hr, scale), hr))
         self.lpips = LPIPS(None if lpips_weights is None else str(lpips_weights)) if lpips else None
 
-    def _cut(self, img: torch.Tensor) -> torch.Tensor:
-        c = self.crop
-        return img[..., c:img.shape[-2] - c, c:img.shape[-1] - c]
-
     @torch.no_grad()
     def run(self, upscale: Callable[[torch.Tensor], torch.Tensor], device: torch.device
             ) -> tuple[list[tuple[str, float, float, float | None]], list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]:
@@ -60,7 +56,9 @@ class Validator:
         lpips = self.lpips.to(device) if self.lpips is not None else None
         for name, lr, hr in self.items:
             sr = _super_resolve(upscale, lr, device)
-            distance = float(lpips.score(self._cut(sr), lpips.reference(self._cut(hr)))[0]) if lpips else None
+            distance = None
+            if lpips is not None:
+                distance = float(lpips.score(crop_border(sr, self.crop), lpips.reference(crop_border(hr, self.crop)))[0])
             rows.append((name, float(psnr_y(sr, hr, self.crop)), float(ssim_y(sr, hr, self.crop)), distance))
             samples.append((lr, sr, hr))
         return rows, samples
