@@ -174,19 +174,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     name = "run"
     if path is not None:
         path = existing_file(path, "config file")
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise SrganError(f"{path}: {path.stat().st_size:,d} bytes is too large for a YAML config")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except UnicodeDecodeError as exc:
-            raise SrganError(f"{path}: not a text file (a YAML config is UTF-8 text)") from exc
-        except OSError as exc:
-            raise SrganError(f"{path}: cannot read this config file ({os_reason(exc)})") from exc
-        except (yaml.YAMLError, RecursionError) as exc:
-            raise SrganError(f"{path}: not valid YAML ({one_line(exc)})") from exc
-        if not isinstance(raw, dict):
-            raise SrganError(f"{path}: expected a mapping of sections at the top level, found "
-                             f"{type(raw).__name__}")
+        raw = _read_with_base(path, ())
         name = path.stem
     raw.setdefault("name", name)
     raw.setdefault("losses", _pixel_mse())  # so that overrides edit the default terms, not replace them
@@ -202,6 +190,56 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     config = from_dict(Config, raw)
     validate(config)
     return config
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise SrganError(f"{path}: {path.stat().st_size:,d} bytes is too large for a YAML config")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise SrganError(f"{path}: not a text file (a YAML config is UTF-8 text)") from exc
+    except OSError as exc:
+        raise SrganError(f"{path}: cannot read this config file ({os_reason(exc)})") from exc
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise SrganError(f"{path}: not valid YAML ({one_line(exc)})") from exc
+    if not isinstance(raw, dict):
+        raise SrganError(f"{path}: expected a mapping of sections at the top level, found {type(raw).__name__}")
+    return raw
+
+
+def _read_with_base(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    """The file's mapping laid over the one its `base:` names (relative to the file, chains allowed),
+    so that a study variant is the few lines that differ from a published config."""
+    if path.resolve() in chain:
+        raise SrganError(f"{path}: `base:` chain loops back to itself ({' -> '.join(p.name for p in chain)})")
+    raw = _read_yaml(path)
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str) or not base:
+        raise SrganError(f"{path}: base: expected the path of another config file, got {base!r}")
+    try:
+        base_path = existing_file(path.parent / base, "base config")
+    except SrganError as exc:
+        raise SrganError(f"{path}: base: {exc}") from exc
+    return merge_config(_read_with_base(base_path, (*chain, path.resolve())), raw)
+
+
+def merge_config(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` laid over `base`: mappings merge key by key, everything else is replaced. A mapping with
+    a `type` (a loss term, the discriminator) replaces the base's whole, since its options belong to
+    its type; `null` clears a key (no discriminator, a loss term removed)."""
+    merged = dict(base)
+    for key, value in over.items():
+        old = merged.get(key)
+        if isinstance(value, dict) and isinstance(old, dict) and "type" not in value:
+            merged[key] = merge_config(old, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def config_changes(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:

@@ -1,0 +1,468 @@
+"""The claims study (STUDY.md): train, score and tabulate its entries, one command each.
+
+    python tools/study.py list                         # entries, what each starts from, how far it is
+    python tools/study.py run NAME [--fresh]           # train NAME (and the entries it starts from), then score it
+    python tools/study.py score NAME [--data SET ...]  # score runs/study/NAME/generator.safetensors
+    python tools/study.py calibrate [NAME ...]         # the adversarial term's share of the content term at the start
+    python tools/study.py measure shipped|postproc|seams   # the claims measurable without training
+    python tools/study.py report                       # STUDY.md's tables from what was scored
+
+Run from the repository root with ../shared beside it (as every config expects). Training is
+resumable: `run NAME` continues a killed run from its newest checkpoint (`srgan train --resume auto`),
+skips entries that are already trained and datasets already scored; `--fresh` moves an earlier run
+aside (runs/study/NAME.previous-N) and starts over. Scores go to runs/study/NAME/scores.json, the
+measurements to docs/study/MEASUREMENT.json; `report` prints the markdown tables STUDY.md takes.
+Metrics: PSNR and SSIM on Y (`srgan eval`'s protocol), MSE on RGB 0-255 (MIT report), LPIPS (AlexNet),
+DISTS, NIQE; all with `scale` pixels cropped per border.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY = ROOT / "configs" / "study"
+RUNS = Path("runs/study")
+SHARED = ROOT.parent / "shared"
+WEIGHTS = SHARED / "weights"
+DATASETS = ("Set5", "Set14", "BSD100")
+OUTPUT = "generator.safetensors"
+SEAM_ENTRIES = ("pretrain16_x4", "pad_reflect_x4", "pretrain8t_x4", "gan8t_x4")
+Upscaler = Callable[[torch.Tensor], torch.Tensor]  # uint8 (C, h, w) -> uint8 (C, sh, sw)
+
+
+# ---------------------------------------------------------------- entries and their order
+def entries() -> list[str]:
+    return sorted(p.stem for p in STUDY.glob("*.yaml"))
+
+
+@functools.cache
+def load(name: str):
+    from srgan.training.config import load_config
+
+    return load_config(STUDY / f"{name}.yaml")
+
+
+def starting_files(name: str) -> list[str]:
+    """The weight files the entry starts from (model.init, recursive.stage1_weights)."""
+    config = load(name)
+    return [f for f in (config.model.init, config.recursive.stage1_weights) if f]
+
+
+def dependencies(name: str) -> list[str]:
+    """The entries whose outputs this one starts from."""
+    found = []
+    for file in starting_files(name):
+        match = re.fullmatch(rf"{re.escape(RUNS.as_posix())}/([^/]+)/{OUTPUT}", file)
+        if match and match.group(1) not in found:
+            found.append(match.group(1))
+    return found
+
+
+def order(name: str, seen: tuple[str, ...] = ()) -> list[str]:
+    """The entries to train for `name`, dependencies first."""
+    if name in seen:
+        raise SystemExit(f"study entries start from each other in a loop: {' -> '.join((*seen, name))}")
+    if not (STUDY / f"{name}.yaml").is_file():
+        raise SystemExit(f"no study entry {name!r} (known: {', '.join(entries())})")
+    result: list[str] = []
+    for dep in dependencies(name):
+        result += [n for n in order(dep, (*seen, name)) if n not in result]
+    return [*result, name]
+
+
+def run_dir(name: str) -> Path:
+    return RUNS / name
+
+
+def state(name: str) -> str:
+    folder = run_dir(name)
+    if (folder / OUTPUT).is_file():
+        scores = folder / "scores.json"
+        return "trained, scored on " + ", ".join(json.loads(scores.read_text())) if scores.is_file() else "trained"
+    checkpoints = sorted((folder / "checkpoints").glob("ckpt_*.pt")) if folder.is_dir() else []
+    return f"at iteration {int(checkpoints[-1].stem[5:])}" if checkpoints else "not started"
+
+
+# ---------------------------------------------------------------- training
+def train(name: str, fresh: bool) -> None:
+    folder = run_dir(name)
+    if fresh and folder.exists():
+        n = 1
+        while folder.with_name(f"{name}.previous-{n}").exists():
+            n += 1
+        folder.rename(folder.with_name(f"{name}.previous-{n}"))
+        print(f"{folder} moved to {folder.name}.previous-{n}")
+    if (folder / OUTPUT).is_file():
+        print(f"{name}: trained already ({folder / OUTPUT})")
+        return
+    command = [sys.executable, "-m", "srgan", "train", "-c", str(STUDY / f"{name}.yaml"), "--out", str(folder),
+               "--resume", "auto"]
+    print(" ".join(command), flush=True)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    if subprocess.run(command, check=False, env=env).returncode:
+        raise SystemExit(f"{name}: training stopped; run the same command again to resume it")
+
+
+# ---------------------------------------------------------------- scoring
+class Scorer:
+    """Every metric of the study for one SR image against its HR (uint8 (C, H, W) each)."""
+
+    def __init__(self, metrics: tuple[str, ...] = ("lpips", "dists")) -> None:
+        from srgan.metrics.feature_distance import build_metric
+        from srgan.metrics.niqe import NiqeModel
+
+        self.niqe = NiqeModel.load()
+        self.deep = {m: build_metric(m, str(WEIGHTS)) for m in metrics}
+
+    def references(self, hr: torch.Tensor, scale: int) -> dict[str, list[torch.Tensor]]:
+        """The HR's deep features, computed once for all the outputs compared with it."""
+        inner = (..., slice(scale, -scale), slice(scale, -scale))
+        return {name: metric.reference(hr[inner]) for name, metric in self.deep.items()}
+
+    def __call__(self, sr: torch.Tensor, hr: torch.Tensor, scale: int,
+                 refs: dict[str, list[torch.Tensor]] | None = None) -> dict[str, float]:
+        from srgan.errors import SrganError
+        from srgan.metrics.psnr_ssim import psnr_y, ssim_y, y_channel
+
+        sr_y, hr_y = y_channel(sr), y_channel(hr)
+        inner = (..., slice(scale, -scale), slice(scale, -scale))
+        error = sr[inner].double() - hr[inner].double()
+        scores = {"psnr": float(psnr_y(sr_y, hr_y, scale)), "ssim": float(ssim_y(sr_y, hr_y, scale)),
+                  "mse": float(error.pow(2).mean())}
+        refs = refs or self.references(hr, scale)
+        for name, metric in self.deep.items():
+            scores[name] = float(metric.score(sr[inner], refs[name])[0])
+        try:
+            scores["niqe"] = self.niqe.score(sr_y[0, 0][inner[1:]].numpy())
+        except SrganError:  # too small or flat for NIQE: no score rather than no table
+            scores["niqe"] = math.nan
+        return scores
+
+
+def score_folder(upscale: Upscaler, dataset: str, scale: int, scorer: Scorer, label: str) -> dict:
+    """Mean of every metric over the dataset's images, and each image's scores."""
+    from tqdm import tqdm
+
+    from srgan.data.degradation import benchmark_hr, degrade
+    from srgan.imaging.folders import list_images
+
+    per_image = {}
+    for path in tqdm(list_images(SHARED / "datasets" / dataset, recursive=False), desc=f"{label} {dataset} x{scale}"):
+        hr = benchmark_hr(path, scale)
+        per_image[path.name] = scorer(upscale(degrade(hr, scale)), hr, scale)
+    return {**means(per_image), "images": per_image}
+
+
+def score(name: str, datasets: list[str]) -> dict:
+    from srgan.evaluation.runner import model_upscaler
+    from srgan.training.config import data_scale
+
+    weights = run_dir(name) / OUTPUT
+    if not weights.is_file():
+        raise SystemExit(f"{name}: not trained yet ({weights} missing): python tools/study.py run {name}")
+    path = run_dir(name) / "scores.json"
+    scores = json.loads(path.read_text()) if path.is_file() else {}
+    config = load(name)
+    scale = data_scale(config)
+    upscale, scorer = model_upscaler(str(weights), scale // 2 if config.recursive.enabled else scale), None
+    if config.recursive.enabled:  # rGAN: its frozen stage 1, then the trained stage 2
+        upscale = chain(model_upscaler(str(run_dir(name) / "stage1.safetensors"), 2), upscale)
+    for dataset in datasets:
+        if dataset not in scores:
+            scorer = scorer or Scorer()
+            scores[dataset] = score_folder(upscale, dataset, scale, scorer, name)
+            write_json(path, scores)  # after each dataset, so a killed scoring resumes
+    return scores
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
+
+
+def chain(first: Upscaler, second: Upscaler) -> Upscaler:
+    """One upscaler after the other, the intermediate image rounded to 8 bits as a saved file would be."""
+    return lambda lr: second(first(lr))
+
+
+# ---------------------------------------------------------------- calibration
+def start_weights(name: str) -> tuple[str | None, str]:
+    """The file the entry's generator starts from, or (before its dependency is trained) the file that
+    dependency starts from when the architecture is the same; and a note saying which."""
+    from srgan.training.config import generator_config
+
+    config = load(name)
+    init = config.model.init
+    if init is None or Path(init).is_file():
+        return init, ""
+    for dep in dependencies(name):
+        before = load(dep)
+        if before.model.init and Path(before.model.init).is_file() and generator_config(before) == generator_config(config):
+            return before.model.init, f"(before {dep} is trained: its start)"
+    return None, f"pending: needs {' and '.join(dependencies(name))} trained"
+
+
+@torch.no_grad()
+def calibrate(name: str, batches: int = 4) -> str:
+    """Content terms and adversarial share at the start, on `batches` x 16 training crops (seed 0)."""
+    import srgan
+    from srgan.data.dataset import TrainPatches
+    from srgan.training.config import data_scale
+    from srgan.training.objective import GeneratorObjective
+
+    config = load(name)
+    if not config.gan:
+        return f"| {name} | pixel pre-training | | | |"
+    init, note = start_weights(name)
+    if init is None:
+        return f"| {name} | {note} | | | |"
+    generator = srgan.load_model(init).eval()
+    stage1 = generator if config.recursive.enabled else None  # the study's rGAN starts stage 2 from stage 1
+    data = TrainPatches(config.data.folders, hr_crop=config.data.hr_crop, scale=data_scale(config), warn=False)
+    objective = GeneratorObjective(config)
+    content = 0.0
+    for b in range(batches):
+        lr, hr = (torch.stack(t) for t in zip(*(data[b * 16 + i] for i in range(16))))
+        sr = generator(stage1(lr).clamp(0, 1) if stage1 is not None else lr)
+        content += sum(weight * float(loss(sr, hr)) for _, weight, loss in objective.terms) / batches
+    adversarial = config.losses["adversarial"]["weight"]
+    return (f"| {name} {note} | {', '.join(n for n, _, _ in objective.terms)} | {content:.5g} | {adversarial:.3g} "
+            f"| {100 * adversarial * math.log(2) / content:.1f}% |")
+
+
+# ---------------------------------------------------------------- measurements without training
+Post = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (SR, LR) floats in [0, 1] -> fixed SR
+
+
+def shipped_upscalers() -> dict[str, tuple[int, Upscaler, dict[str, Post]]]:
+    from srgan.evaluation.runner import bicubic_upscaler, model_upscaler
+
+    x2 = model_upscaler("srresnet_x2", 2)
+    return {"bicubic x4": (4, bicubic_upscaler(4), {}), "srresnet_x4": (4, model_upscaler("srresnet_x4", 4), {}),
+            "srgan_x4": (4, model_upscaler("srgan_x4", 4), {}), "bicubic x2": (2, bicubic_upscaler(2), {}),
+            "srresnet_x2": (2, x2, {}), "srresnet_x2 twice (x4)": (4, chain(x2, x2), {})}
+
+
+def postproc_upscalers() -> dict[str, tuple[int, Upscaler, dict[str, Post]]]:
+    """The shipped GAN's output (and the study baseline's, once trained) as it is, histogram-matched
+    to its input, and FFT low-passed."""
+    from srgan.evaluation.runner import model_upscaler
+    from srgan.inference.colorfix import match_histograms
+    from srgan.inference.lowpass import apply_lowpass
+
+    posts: dict[str, Post] = {"+ histogram matching": match_histograms}
+    for spec in ("ideal:0.5", "ideal:0.75"):
+        posts[f"+ low-pass {spec}"] = lambda sr, _, spec=spec: apply_lowpass(sr, spec)
+    baseline = run_dir("baseline_x4") / OUTPUT
+    models = {"srgan_x4": "srgan_x4", **({"baseline_x4": str(baseline)} if baseline.is_file() else {})}
+    return {label: (4, model_upscaler(model, 4), posts) for label, model in models.items()}
+
+
+def measure_scores(upscalers: dict[str, tuple[int, Upscaler, dict[str, Post]]], datasets: list[str]) -> dict:
+    """Every upscaler (and each post-processing of its output) on every image; per image the HR is
+    made, and its deep features computed, once per scale."""
+    from tqdm import tqdm
+
+    from srgan.data.degradation import benchmark_hr, degrade
+    from srgan.imaging.folders import list_images
+    from srgan.imaging.quantize import to_uint8
+
+    scorer, rows = Scorer(), {}
+    for dataset in datasets:
+        for path in tqdm(list_images(SHARED / "datasets" / dataset, recursive=False), desc=dataset):
+            for scale in sorted({s for s, _, _ in upscalers.values()}):
+                hr = benchmark_hr(path, scale)
+                lr, refs = degrade(hr, scale), scorer.references(hr, scale)
+                for label, (s, upscale, posts) in upscalers.items():
+                    if s != scale:
+                        continue
+                    sr = upscale(lr)
+                    outputs = {label: sr, **{f"{label} {name}": to_uint8(fix(sr.float() / 255, lr.float() / 255))
+                                             for name, fix in posts.items()}}
+                    for row, out in outputs.items():
+                        rows.setdefault(row, {}).setdefault(dataset, {"images": {}})["images"][path.name] = \
+                            scorer(out, hr, scale, refs)
+    for by_set in rows.values():
+        for summary in by_set.values():
+            summary.update(means(summary["images"]))
+    return rows
+
+
+def means(per_image: dict[str, dict[str, float]]) -> dict[str, float]:
+    keys = next(iter(per_image.values()))
+    return {k: float(np.nanmean([s[k] for s in per_image.values()])) for k in keys}
+
+
+def measure_seams(datasets: list[str], tile: int = 64) -> dict:
+    """Seam measures on LR tiles of `tile` pixels processed without context: the shipped x4 models,
+    the shipped weights run with reflect padding, and the study's SEAM_ENTRIES once trained."""
+    import srgan
+    from srgan.data.degradation import benchmark_hr, degrade
+    from srgan.evaluation.seams import seam_scores
+    from srgan.imaging.folders import list_images
+    from srgan.inference.engine import prepare_model
+    from srgan.models import create
+
+    reflect = create("srresnet_nobn_x4", padding="reflect")
+    reflect.load_state_dict(srgan.load_model("srresnet_x4").state_dict())
+    models = {"srresnet_x4": srgan.load_model("srresnet_x4"), "srgan_x4": srgan.load_model("srgan_x4"),
+              "srresnet_x4 weights, reflect padding (not trained with it)": reflect}
+    for name in SEAM_ENTRIES:  # the study's padding pair and the transposed-conv GAN, once trained
+        if (run_dir(name) / OUTPUT).is_file():
+            models[name] = srgan.load_model(run_dir(name) / OUTPUT)
+    result = {}
+    for label, model in models.items():
+        model = prepare_model(model)
+        for dataset in datasets:
+            rows = {}
+            for path in list_images(SHARED / "datasets" / dataset, recursive=False):
+                lr = degrade(benchmark_hr(path, 4), 4).float()[None] / 255
+                if max(lr.shape[-2:]) > tile:
+                    rows[path.name] = seam_scores(model, lr.expand(-1, 3, -1, -1), tile, 4)
+            result.setdefault(label, {})[dataset] = {**means(rows), "images": rows}
+    return result
+
+
+# ---------------------------------------------------------------- tables
+METRICS = (("psnr", "PSNR-Y", ".2f"), ("ssim", "SSIM-Y", ".4f"), ("mse", "MSE RGB", ".1f"), ("lpips", "LPIPS", ".4f"),
+           ("dists", "DISTS", ".4f"), ("niqe", "NIQE", ".2f"))
+SEAMS = (("ratio_exact", "ratio, exact tiling"), ("ratio_no_context", "ratio, no context"),
+         ("ratio_vs_exact", "ratio vs exact"), ("border_error", "border error (levels)"))
+CLAIMS = {
+    "Pilot: seed spread": ["baseline_x4", "baseline_x4_seed1"],
+    "Claim 1 (002) x4": ["baseline_x4", "ssim16_x4", "ssim20_x4"],
+    "Claim 1 (002) x2": ["baseline_x2", "ssim16_x2", "ssim20_x2"],
+    "Claim 2 (003), convolutional D": ["pretrain16_x4", "adv_conv_r02", "adv_conv_r05", "baseline_x4", "adv_conv_r50",
+                                       "adv_conv_r100"],
+    "Claim 2 (003), FFT D": ["adv_fft_r02", "adv_fft_r05", "adv_fft_r17", "adv_fft_r50", "adv_fft_r100"],
+    "Claim 2 (003), rGAN": ["pretrain16_x2", "baseline_x4", "rgan_x4"],
+    "Claim 3 (000), VGG layers and 20 blocks": ["baseline_x4", "vgg22_x4", "vgg34_x4", "vggmulti_x4", "pretrain20_x4"],
+    "Claim 4 (004)": ["pretrain8t_x4", "gan8t_x4"],
+}
+
+
+def table(rows: dict[str, dict], datasets: list[str], missing: str = "pending run") -> list[str]:
+    """Markdown: one row per (label, dataset), the study's metrics as columns; `missing` where a
+    dataset has no scores yet."""
+    lines = ["| | set | " + " | ".join(h for _, h, _ in METRICS) + " |", "|---|---|" + "---|" * len(METRICS)]
+    for label, by_set in rows.items():
+        for d in datasets:
+            if by_set is None or d not in by_set:
+                lines.append(f"| {label} | {d} | {missing} |" + " |" * (len(METRICS) - 1))
+                continue
+            cells = [format(by_set[d][k], f) if k in by_set[d] and math.isfinite(by_set[d][k]) else ""
+                     for k, _, f in METRICS]
+            lines.append(f"| {label} | {d} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def spread(a: dict, b: dict, datasets: list[str]) -> dict[str, dict]:
+    """|seed 0 - seed 1| of every metric: the run-to-run spread each effect is read against."""
+    return {d: {k: abs(a[d][k] - b[d][k]) for k, _, _ in METRICS if k in a[d] and k in b[d]}
+            for d in datasets if d in a and d in b}
+
+
+def report(datasets: list[str]) -> None:
+    def scores_of(name: str) -> dict | None:
+        path = run_dir(name) / "scores.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    for title, names in CLAIMS.items():
+        rows = {name: scores_of(name) for name in names}
+        a, b = rows.get("baseline_x4"), rows.get("baseline_x4_seed1")
+        if title.startswith("Pilot") and a and b:
+            rows["spread |seed 0 - seed 1|"] = spread(a, b, datasets)
+        print(f"\n### {title}\n", *table(rows, datasets), sep="\n")
+    for name in ("shipped", "postproc"):
+        path = ROOT / "docs" / "study" / f"{name}.json"
+        if path.is_file():
+            data = json.loads(path.read_text())
+            print(f"\n### Measured: {name}\n", *table(data["rows"], datasets, "not measured yet"), sep="\n")
+    path = ROOT / "docs" / "study" / "seams.json"
+    if path.is_file():
+        data = json.loads(path.read_text())
+        print(f"\n### Measured: seams, {data['tile']}x{data['tile']} LR tiles\n")
+        print("| model | set | " + " | ".join(h for _, h in SEAMS) + " |", "|---|---|" + "---|" * len(SEAMS), sep="\n")
+        for label, by_set in data["rows"].items():
+            for d, s in by_set.items():
+                print(f"| {label} | {d} | " + " | ".join(f"{s[k]:.3f}" for k, _ in SEAMS) + " |")
+
+
+# ---------------------------------------------------------------- command line
+def cpu_name() -> str:
+    try:
+        line = next(x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("model name"))
+        return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+    except (OSError, StopIteration):
+        return "unknown CPU"
+
+
+def measure(what: str, datasets: list[str]) -> None:
+    if what == "seams":
+        rows, extra = measure_seams(datasets), {"tile": 64}
+    else:
+        rows, extra = measure_scores(shipped_upscalers() if what == "shipped" else postproc_upscalers(), datasets), {}
+    path = ROOT / "docs" / "study" / f"{what}.json"
+    done = {"commands": [], "rows": {}, **(json.loads(path.read_text()) if path.is_file() else {})}
+    for label, by_set in rows.items():  # a later call adds datasets (or redoes them), keeping the others
+        done["rows"].setdefault(label, {}).update(by_set)
+    done["commands"].append(f"python tools/study.py measure {what} --data {' '.join(datasets)}  # {cpu_name()}")
+    write_json(path, {**done, **extra})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="entries, what each starts from, how far it is")
+    for name, helptext in (("run", "train an entry (and what it starts from), then score it"),
+                           ("score", "score a trained entry")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("name")
+        p.add_argument("--data", nargs="+", default=list(DATASETS), choices=DATASETS)
+        if name == "run":
+            p.add_argument("--fresh", action="store_true", help="move an earlier run aside and start over")
+    p = sub.add_parser("calibrate", help="content term and adversarial share at the start")
+    p.add_argument("names", nargs="*")
+    p = sub.add_parser("measure", help="the claims measurable without training")
+    p.add_argument("what", choices=("shipped", "postproc", "seams"))
+    p.add_argument("--data", nargs="+", default=["Set5", "Set14"], choices=DATASETS)
+    p = sub.add_parser("report", help="STUDY.md's tables")
+    p.add_argument("--data", nargs="+", default=list(DATASETS), choices=DATASETS)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT / "src"))
+    if args.command == "list":
+        for name in entries():
+            print(f"{name:20s} {state(name):40s} starts from: {', '.join(starting_files(name)) or 'scratch'}")
+    elif args.command == "run":
+        for name in order(args.name):
+            train(name, args.fresh and name == args.name)
+        score(args.name, args.data)
+    elif args.command == "score":
+        score(args.name, args.data)
+    elif args.command == "calibrate":
+        print("| entry | content terms | content at start | adversarial weight | adversarial share |\n|---|---|---|---|---|")
+        for name in args.names or entries():
+            print(calibrate(name), flush=True)
+    elif args.command == "measure":
+        measure(args.what, args.data)
+    else:
+        report(args.data)
+
+
+if __name__ == "__main__":
+    main()
