@@ -154,7 +154,7 @@ class Trainer:
         self.d_objective = DiscriminatorObjective(cfg) if disc is not None else None
         betas = (cfg.optim.betas[0], cfg.optim.betas[1])
         # linear learning-rate warm-up from `warmup_start`: the run's start with optim.warmup, or a compact
-        # resume (training/resume_state.py), whose Adam moments restart from zero
+        # resume (runfiles/resume_state.py), whose Adam moments restart from zero
         self.warmup_start: int | None = 0 if cfg.optim.warmup else None
         self.warmup_length = cfg.optim.warmup or resume_state.WARMUP
         self.opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.optim.lr_g, betas=betas,
