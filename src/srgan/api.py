@@ -295,9 +295,9 @@ def export_int8(model: Any, path: str | Path, calibrate: str | Path, *, check: s
                 preset: str | None = None) -> Any:
     """Write a generator as an int8 ONNX model (dynamic shape), statically quantised with calibration
     crops of the images in `calibrate`, after checking on `check` (or on held-out calibration images)
-    that it loses at most `max_loss` dB PSNR-Y against fp32; see `srgan.inference.quantize`. Returns
+    that it loses at most `max_loss` dB PSNR-Y against fp32; see `srgan.export.quantize`. Returns
     a `QuantizationReport` (its `line()` describes what was written)."""
-    from srgan.inference.quantize import quantize_generator
+    from srgan.export.quantize import quantize_generator
 
     generator, target = _export_source(model, path, overwrite=overwrite, preset=preset)
     if target.suffix.lower() != ".onnx":

@@ -35,7 +35,7 @@ CONFIG_KEY = "srgan_config"
 ARCHITECTURE_KEY = "srgan_architecture"
 CONTEXT_KEY = "srgan_context"
 GRID_KEY = "srgan_input_multiple"
-PRECISION_KEY = "srgan_precision"  # "int8" for a quantised model (`srgan.inference.quantize`)
+PRECISION_KEY = "srgan_precision"  # "int8" for a quantised model (`srgan.export.quantize`)
 
 
 def export_onnx(model: Generator, path: str | os.PathLike, *, dynamic: bool = True,

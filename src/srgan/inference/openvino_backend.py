@@ -5,7 +5,7 @@ OpenVINO reads srgan's ONNX files directly (its metadata arrives as the model's 
 runtime info), so one exported file, fp32 or int8, runs on ONNX Runtime and on OpenVINO alike.
 Why a second runtime: on the CPU it runs an int8 QDQ model with fused integer convolutions
 (measured 3-4x its fp32 speed on the 2-core AVX-512 CPU), where ONNX Runtime cannot fuse the
-convolutions whose outputs srgan keeps in float (`srgan.inference.quantize` says why it does).
+convolutions whose outputs srgan keeps in float (`srgan.export.quantize` says why it does).
 """
 
 from __future__ import annotations
