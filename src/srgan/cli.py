@@ -275,7 +275,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.add_argument("--resume", metavar="auto|PATH",
                    help="continue from the newest checkpoint of the run folder (auto), a checkpoint file, or a compact "
-                        "resume state (.safetensors: weights, EMA and iteration; see training/resume_state.py)")
+                        "resume state (.safetensors: weights, EMA and iteration; see runfiles/resume_state.py)")
     p.add_argument("--out", metavar="DIR", help="run folder (default: train.out_dir or runs/<config name>)")
     p.add_argument("--overwrite", action="store_true",
                    help="start a new run in a run folder that holds one: its checkpoints and exported "

@@ -32,9 +32,9 @@ from srgan.imaging.quantize import round_to_8bit
 from srgan.models.generator import Generator
 from srgan.models.registry import build
 from srgan.models.weights import load_model, save_model
-from srgan.training import checkpoint as ckpt
+from srgan.runfiles import checkpoint as ckpt
+from srgan.runfiles import resume_state
 from srgan.training import distributed as ddp
-from srgan.training import resume_state
 from srgan.training.config import Config, config_changes, data_scale, generator_config
 from srgan.training.monitor import Monitor
 from srgan.training.objective import (
@@ -210,7 +210,7 @@ class Trainer:
             self._load_matching(model, source.state_dict(), path, key)
             return
         if source.config != model.config and source.config.folds_into(model.config):
-            from srgan.inference.fuse import fold_batch_norms
+            from srgan.models.fuse import fold_batch_norms
 
             fold_batch_norms(source.eval())  # exact: a BN model continues as the same no-BN network
         elif source.config != model.config:
@@ -255,7 +255,7 @@ class Trainer:
         return state
 
     def save_resume_state(self, path: str | Path) -> Path:
-        """The compact cross-session state (training/resume_state.py)."""
+        """The compact cross-session state (runfiles/resume_state.py)."""
         return resume_state.save_resume_state(
             path, iteration=self.iteration, config=self.config.to_dict(),
             generator=_unwrap(self.generator).state_dict(),
