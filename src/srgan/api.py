@@ -28,7 +28,6 @@ from srgan.inference.cache import ModelCache, Runner
 from srgan.inference.manifest import ManifestTotals
 from srgan.inference.options import UpscaleOptions
 from srgan.models.weights import DEFAULT_MODEL, load_model, save_model
-from srgan.serve.settings import ServeSettings
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -36,7 +35,6 @@ __all__ = [
     "ModelCache",
     "ModelInfo",
     "Runner",
-    "ServeSettings",
     "SrganError",
     "Summary",
     "UpscaleOptions",
@@ -54,7 +52,6 @@ __all__ = [
     "manifest_summary",
     "one_line",
     "save_model",
-    "serve",
     "train",
     "upscale",
     "upscale_demo",
@@ -316,16 +313,6 @@ def _export_source(model: Any, path: str | Path, *, overwrite: bool, preset: str
         raise SrganError(f"{target} exists: pass --overwrite to replace it")
     generator = load_model(model, preset=preset) if isinstance(model, (str, Path)) else model
     return generator, target
-
-
-# ---------------------------------------------------------------- serve
-def serve(settings: ServeSettings | None = None, **fields: Any) -> None:
-    """Run the web page and HTTP API (`srgan serve`) until interrupted: a `ServeSettings`, or its
-    fields as keywords (host, port, model, device, precision, max_pixels, max_upload_mb, queue, workers,
-    timeout). Needs the `serve` extra: pip install "srgan[serve]"."""
-    from srgan.serve import run
-
-    run(settings, **fields)
 
 
 # ---------------------------------------------------------------- evaluate and train

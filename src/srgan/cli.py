@@ -1,4 +1,5 @@
-"""`srgan` command line: a thin layer over `srgan.api`, which validates everything.
+"""`srgan` command line: a thin layer over `srgan.api` (and `srgan.serve` for `srgan serve`), which
+validate everything.
 
 Each subcommand has a `_add_<name>` function that declares its arguments and a `_run_<name>`
 function that turns them into API calls. User mistakes (`SrganError`) print one line and exit 2;
@@ -19,7 +20,7 @@ import threading
 import traceback
 from collections.abc import Iterator
 
-from srgan import api
+from srgan import api, serve
 from srgan.api import SrganError
 
 
@@ -292,7 +293,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- serve
 def _add_serve(sub: argparse._SubParsersAction) -> None:
-    d = api.ServeSettings()
+    d = serve.ServeSettings()
     p = sub.add_parser("serve", help="web page and HTTP API for upscaling (needs the 'serve' extra)",
                        description="A page to upscale images in the browser, and POST /api/upscale, GET /api/models, "
                                    "/healthz, /metrics, /docs. Listens on this machine only unless --host says "
@@ -317,7 +318,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    api.serve(host=args.host, port=args.port, model=args.model, device=args.device, precision=args.precision,
+    serve.run(host=args.host, port=args.port, model=args.model, device=args.device, precision=args.precision,
               max_pixels=args.max_pixels, max_upload_mb=args.max_upload_mb, queue=args.queue, workers=args.workers,
               timeout=args.timeout)
     return 0

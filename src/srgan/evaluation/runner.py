@@ -34,7 +34,7 @@ from srgan.imaging.imresize import imresize
 from srgan.imaging.io import LoadedImage
 from srgan.imaging.quantize import to_uint8
 from srgan.inference.cache import build_runner
-from srgan.inference.options import UpscaleOptions, parse_tile
+from srgan.inference.options import UpscaleOptions
 from srgan.inference.upscale import upscale_loaded
 from srgan.metrics.niqe import NiqeModel
 from srgan.metrics.psnr_ssim import psnr_y, ssim_y, y_channel
@@ -66,12 +66,12 @@ def lanczos_upscaler(scale: int) -> Upscaler:
 
 
 def model_upscaler(name_or_path: Any, scale: int, *, device: str = "auto", precision: str = "fp32",
-                   tile: int | str | None = "auto") -> Upscaler:
+                   tile: int | str | None = "auto", options: UpscaleOptions | None = None) -> Upscaler:
     """A generator (name, weights or `.onnx` file, or a built `Runner`) run by the inference engine
     exactly as `srgan upscale` runs it (`build_runner`: batch norm folded, device and precision;
     `upscale_loaded`: tiles, gray images replicated to RGB and averaged back to one channel), its
-    output rounded to uint8."""
-    options = UpscaleOptions(model=name_or_path, tile=tile, device=device, precision=precision)
+    output rounded to uint8. `options` (made once for many models) replaces device, precision and tile."""
+    options = options or UpscaleOptions(tile=tile, device=device, precision=precision)
     runner = build_runner(name_or_path, device=options.device, precision=options.precision)
     if runner.scale != scale:
         raise SrganError(f"model {name_or_path!r} upscales x{runner.scale}, but --scale is {scale}")
@@ -182,6 +182,35 @@ def evaluate(models: Sequence[str], datasets: Sequence[str | Path], scale: int, 
     `tile` options. Precision defaults to fp32 (not upscale's `auto`, which is bf16 on CUDA) so that
     scores do not depend on the machine; `tile="auto"` runs benchmark-sized images whole and tiles
     large ones, with the exact context, so the score is the same either way."""
+    folders = _checked_inputs(models, datasets, scale)
+    options = UpscaleOptions(device=device, precision=precision, tile=tile)  # refused here, before any model loads
+    niqe_fn = NiqeModel.load(niqe_model) if niqe_model is not None else None
+    listed = [(folder, *_dataset_files(folder)) for folder in folders]  # fail fast on a missing folder
+    upscalers = {spec: make_upscaler(spec, scale, options=options) for spec in models}
+    results = EvalResults(scale=scale, models=list(models), datasets=[f.name for f in folders])
+    for folder, paths, others in listed:
+        for other in others:
+            log.warning("%s: not an image, ignored", other)
+        crop_at = _pick_crop_indices(len(paths), crops)
+        scored = 0
+        bar = tqdm(paths, desc=f"{folder.name} x{scale}", unit="img", disable=None if progress is None else not progress)
+        for i, path in enumerate(bar):
+            hr = _benchmark_image(path, scale, results)
+            if hr is not None:
+                _score_image(hr, path, folder.name, upscalers, results, niqe_fn, crop=i in crop_at)
+                scored += 1
+        if scored < len(paths):
+            log.warning("%s: skipped %d of %d image(s)", folder, len(paths) - scored, len(paths))
+        if not paths:
+            raise SrganError(f"no readable images in {folder}")
+        if scored == 0:
+            reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in results.skipped[-3:])
+            raise SrganError(f"no image in {folder} could be scored ({reasons})")
+    return results
+
+
+def _checked_inputs(models: Sequence[str], datasets: Sequence[str | Path], scale: int) -> list[Path]:
+    """The dataset folders, once the scale, models and folders of a run are known to make sense."""
     if scale not in SCALES:
         raise SrganError(f"scale must be one of {', '.join(map(str, SCALES))}, got {scale}")
     if not models:
@@ -193,69 +222,58 @@ def evaluate(models: Sequence[str], datasets: Sequence[str | Path], scale: int, 
         raise SrganError("no dataset folder given")
     if len({f.name for f in folders}) != len(folders):
         raise SrganError(f"dataset folders must have distinct names (they label the tables): {', '.join(map(str, folders))}")
-    engine = {"device": device, "precision": precision, "tile": parse_tile(tile)}
-    niqe_fn = NiqeModel.load(niqe_model) if niqe_model is not None else None
-    listed = [(folder, *_dataset_files(folder)) for folder in folders]  # fail fast on a missing folder
-    upscalers = {spec: make_upscaler(spec, scale, **engine) for spec in models}
-    bicubic = upscalers.get("bicubic") or bicubic_upscaler(scale)
-    results = EvalResults(scale=scale, models=list(models), datasets=[f.name for f in folders])
+    return folders
 
-    for folder, paths, others in listed:
-        for other in others:
-            log.warning("%s: not an image, ignored", other)
-        crop_at = _pick_crop_indices(len(paths), crops)
-        scored = 0
-        bar = tqdm(paths, desc=f"{folder.name} x{scale}", unit="img", disable=None if progress is None else not progress)
-        for i, path in enumerate(bar):
-            try:
-                hr = benchmark_hr(path, scale)
-            except SrganError as exc:
-                reason = str(exc).removeprefix(f"{path}: ")
-                log.warning("skipped %s: %s", path, reason)
-                results.skipped.append((str(path), reason))
-                continue
-            if min(hr.shape[-2:]) < 2 * scale + 11:
-                reason = (f"{hr.shape[-1]}x{hr.shape[-2]} is too small for x{scale} evaluation (needs "
-                          f"{2 * scale + 11} pixels a side after the {scale}-pixel border crop and the 11x11 SSIM window)")
-                log.warning("skipped %s: %s", path, reason)
-                results.skipped.append((str(path), reason))
-                continue
-            lr = degrade(hr, scale)
-            hr_y = y_channel(hr)
-            panel = None
-            if i in crop_at:
-                box = _crop_box(hr, scale)
-                panel = CropPanel(folder.name, path.name, box)
-                t, l_, h, w = box
-                panel.tiles["LR (nearest)"] = lr[:, t // scale:(t + h) // scale, l_ // scale:(l_ + w) // scale]
-                if "bicubic" not in upscalers:
-                    panel.tiles["bicubic"] = bicubic(lr)[:, t:t + h, l_:l_ + w]
-            for spec, upscale in upscalers.items():
-                start = time.perf_counter()
-                sr = upscale(lr)
-                seconds = time.perf_counter() - start
-                if sr.shape != hr.shape:
-                    raise SrganError(f"{spec} returned {tuple(sr.shape)} for {path.name}, expected {tuple(hr.shape)}")
-                sr_y = y_channel(sr)
-                niqe = _niqe_or_none(niqe_fn, sr_y[0, 0, scale:-scale, scale:-scale], path) if niqe_fn is not None else None
-                results.images.append(ImageResult(folder.name, spec, path.name, float(psnr_y(sr_y, hr_y, scale)),
-                                                  float(ssim_y(sr_y, hr_y, scale)), seconds, niqe))
-                if panel is not None:
-                    t, l_, h, w = panel.box
-                    panel.tiles[spec] = sr[:, t:t + h, l_:l_ + w]
-            if panel is not None:
-                t, l_, h, w = panel.box
-                panel.tiles["HR"] = hr[:, t:t + h, l_:l_ + w]
-                results.crops.append(panel)
-            scored += 1
-        if scored < len(paths):
-            log.warning("%s: skipped %d of %d image(s)", folder, len(paths) - scored, len(paths))
-        if not paths:
-            raise SrganError(f"no readable images in {folder}")
-        if scored == 0:
-            reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in results.skipped[-3:])
-            raise SrganError(f"no image in {folder} could be scored ({reasons})")
-    return results
+
+def _benchmark_image(path: Path, scale: int, results: EvalResults) -> torch.Tensor | None:
+    """The mod-cropped HR image, or None (recorded in `results.skipped`) when it cannot be scored."""
+    try:
+        hr = benchmark_hr(path, scale)
+    except SrganError as exc:
+        reason = str(exc).removeprefix(f"{path}: ")
+        log.warning("skipped %s: %s", path, reason)
+        results.skipped.append((str(path), reason))
+        return None
+    if min(hr.shape[-2:]) < 2 * scale + 11:
+        reason = (f"{hr.shape[-1]}x{hr.shape[-2]} is too small for x{scale} evaluation (needs "
+                  f"{2 * scale + 11} pixels a side after the {scale}-pixel border crop and the 11x11 SSIM window)")
+        log.warning("skipped %s: %s", path, reason)
+        results.skipped.append((str(path), reason))
+        return None
+    return hr
+
+
+def _score_image(hr: torch.Tensor, path: Path, dataset: str, upscalers: dict[str, Upscaler], results: EvalResults,
+                 niqe_fn: Any, *, crop: bool) -> None:
+    """Every model's scores on one HR image (and its crop panel when `crop`), added to `results`."""
+    scale = results.scale
+    lr = degrade(hr, scale)
+    hr_y = y_channel(hr)
+    panel = None
+    if crop:
+        box = _crop_box(hr, scale)
+        panel = CropPanel(dataset, path.name, box)
+        t, l_, h, w = box
+        panel.tiles["LR (nearest)"] = lr[:, t // scale:(t + h) // scale, l_ // scale:(l_ + w) // scale]
+        if "bicubic" not in upscalers:
+            panel.tiles["bicubic"] = bicubic_upscaler(scale)(lr)[:, t:t + h, l_:l_ + w]
+    for spec, upscale in upscalers.items():
+        start = time.perf_counter()
+        sr = upscale(lr)
+        seconds = time.perf_counter() - start
+        if sr.shape != hr.shape:
+            raise SrganError(f"{spec} returned {tuple(sr.shape)} for {path.name}, expected {tuple(hr.shape)}")
+        sr_y = y_channel(sr)
+        niqe = _niqe_or_none(niqe_fn, sr_y[0, 0, scale:-scale, scale:-scale], path) if niqe_fn is not None else None
+        results.images.append(ImageResult(dataset, spec, path.name, float(psnr_y(sr_y, hr_y, scale)),
+                                          float(ssim_y(sr_y, hr_y, scale)), seconds, niqe))
+        if panel is not None:
+            t, l_, h, w = panel.box
+            panel.tiles[spec] = sr[:, t:t + h, l_:l_ + w]
+    if panel is not None:
+        t, l_, h, w = panel.box
+        panel.tiles["HR"] = hr[:, t:t + h, l_:l_ + w]
+        results.crops.append(panel)
 
 
 def format_table(results: EvalResults, dataset: str) -> str:

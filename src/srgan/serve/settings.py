@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from srgan.errors import SrganError
-from srgan.inference.options import _number, _whole
+from srgan.inference.options import number, whole
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,12 @@ class ServeSettings:
         set_ = lambda name, value: object.__setattr__(self, name, value)
         if not isinstance(self.host, str) or not self.host.strip():
             raise SrganError(f"host must be a host name or address, got {self.host!r}")
-        set_("port", _whole("port", self.port, minimum=0))
+        set_("port", whole("port", self.port, minimum=0))
         if self.port > 65535:
             raise SrganError(f"port must be between 0 and 65535, got {self.port}")
-        set_("max_pixels", _whole("max_pixels", self.max_pixels, minimum=1))
-        set_("queue", _whole("queue", self.queue, minimum=0))
-        set_("workers", _whole("workers", self.workers, minimum=1))
+        set_("max_pixels", whole("max_pixels", self.max_pixels, minimum=1))
+        set_("queue", whole("queue", self.queue, minimum=0))
+        set_("workers", whole("workers", self.workers, minimum=1))
         set_("max_upload_mb", _positive("max_upload_mb", self.max_upload_mb))
         set_("timeout", _positive("timeout", self.timeout))
         if self.model is not None:
@@ -74,7 +74,7 @@ class ServeSettings:
 
 
 def _positive(name: str, value: Any) -> float:
-    number = _number(name, value)
-    if number <= 0:
+    found = number(name, value)
+    if found <= 0:
         raise SrganError(f"{name} must be a positive number, got {value!r}")
-    return number
+    return found
