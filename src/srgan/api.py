@@ -26,7 +26,7 @@ from srgan.files import writable_folder
 from srgan.inference.batch import Job, Summary
 from srgan.inference.cache import ModelCache, Runner
 from srgan.inference.manifest import ManifestTotals
-from srgan.inference.options import UpscaleOptions
+from srgan.inference.options import UpscaleOptions, option_choices
 from srgan.models.weights import DEFAULT_MODEL, load_model, save_model
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "load_model",
     "manifest_summary",
     "one_line",
+    "option_choices",
     "save_model",
     "train",
     "upscale",

@@ -40,7 +40,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from srgan.errors import SrganError, one_line
 from srgan.files import atomic_write, existing_file
-from srgan.imaging.formats import output_format
+from srgan.imaging.formats import ImageFormat, output_format, writable_formats
 from srgan.imaging.quantize import to_uint8, to_uint16
 
 log = logging.getLogger(__name__)
@@ -213,44 +213,39 @@ def encode_image(image: LoadedImage, format: str, *, quality: int | None = None,
     return buffer.getvalue()
 
 
-def _check_writable(path: str | os.PathLike, image: LoadedImage, fmt: str, quality: int | None) -> None:
-    if image.alpha is not None and fmt == "JPEG":
-        raise SrganError(f"{path}: JPEG cannot store the alpha channel; write png, webp or tiff instead")
+def _check_writable(path: str | os.PathLike, image: LoadedImage, fmt: ImageFormat, quality: int | None) -> None:
+    if image.alpha is not None and not fmt.alpha:
+        others = [row.name for row in writable_formats() if row.alpha]
+        raise SrganError(f"{path}: {fmt.label or fmt.name} cannot store the alpha channel; write "
+                         f"{', '.join(others[:-1])} or {others[-1]} instead")
     if quality is not None and not 1 <= quality <= 100:
         raise SrganError(f"quality must be between 1 and 100, got {quality}")
 
 
-def _save(target: str | BinaryIO, image: LoadedImage, fmt: str, quality: int | None, strip_metadata: bool,
+def _save(target: str | BinaryIO, image: LoadedImage, fmt: ImageFormat, quality: int | None, strip_metadata: bool,
           path: str | os.PathLike) -> None:
-    """Encode `image` into `target` (a file name or a binary file object)."""
+    """Encode `image` into `target` (a file name or a binary file object) as its format's row says."""
     icc = None if strip_metadata else image.icc_profile
     exif = None if strip_metadata else image.exif
-    if image.bit_depth == 16 and fmt in ("JPEG", "WEBP"):
-        log.info("%s: %s stores 8 bits per channel", path, fmt)
+    if image.bit_depth == 16 and 16 not in fmt.bit_depths:
+        log.info("%s: %s stores 8 bits per channel", path, fmt.pillow)
         image = image.replace(bit_depth=8)
     elif image.bit_depth == 16 and not (image.gray and image.alpha is None):  # beyond Pillow: PNG or TIFF
-        if fmt == "PNG":
+        if fmt.pillow == "PNG":
             _write_png16(target, image, icc, exif)
         else:
             _write_tiff16(target, image, icc)
         return
     im = to_pil(image)
-    if fmt == "WEBP" and im.mode in ("L", "LA"):  # WebP has no gray modes
+    if not fmt.gray and im.mode in ("L", "LA"):  # e.g. WebP has no gray modes
         im = im.convert("RGBA" if im.mode == "LA" else "RGB")
     options: dict[str, object] = {}
     if icc:
         options["icc_profile"] = icc
     if exif:
         options["exif"] = exif
-    if fmt == "JPEG":
-        options.update(quality=quality or 95, subsampling=0 if (quality or 95) >= 90 else 2)
-    elif fmt == "WEBP":
-        options.update(quality=quality or 95, lossless=quality == 100)
-    elif fmt == "PNG":
-        options.update(compress_level=6)
-    elif fmt == "TIFF":
-        options.update(compression="tiff_deflate")
-    im.save(target, format=fmt, **options)
+    options.update(fmt.save_options(quality))
+    im.save(target, format=fmt.pillow, **options)
 
 
 # ---------------------------------------------------------------- helpers

@@ -10,6 +10,7 @@ convolutions whose outputs srgan keeps in float (`srgan.export.quantize` says wh
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import Any
 
@@ -17,8 +18,10 @@ import numpy as np
 import torch
 
 from srgan.errors import SrganError, one_line
-from srgan.hardware import NAMES
-from srgan.inference.onnx_backend import ExportedModel, check_onnx_file
+from srgan.hardware import NAMES, resolve_precision
+from srgan.inference.backends import register_backend
+from srgan.inference.cache import Runner
+from srgan.inference.onnx_backend import ExportedModel, check_onnx_file, exported_runner
 
 _HINTS = {torch.float32: "f32", torch.bfloat16: "bf16"}
 
@@ -62,3 +65,12 @@ class OpenVinoRunner(ExportedModel):
 
 def _static(dimension: Any) -> int | None:
     return dimension.get_length() if dimension.is_static else None
+
+
+@register_backend("openvino", takes_onnx=True, auto=0, available=lambda: importlib.util.find_spec("openvino") is not None)
+def openvino_runner(model: Any, *, device: str | torch.device, precision: str) -> Runner:
+    """OpenVINO on the CPU, fp32 or bf16."""
+    if str(device) not in ("auto", "cpu"):
+        raise SrganError(f"the openvino backend runs on the CPU; got device {device!r}")
+    dtype = resolve_precision(precision, torch.device("cpu"))
+    return exported_runner(model, lambda path: OpenVinoRunner(path, dtype=dtype))

@@ -13,15 +13,16 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from srgan import hardware
 from srgan.errors import SrganError
+from srgan.imaging.formats import writable_formats
+from srgan.inference.backends import backend_names
 from srgan.inference.colorfix import METHODS as COLOR_FIXES
 from srgan.inference.lowpass import LowPass, parse_lowpass
 from srgan.inference.tiling import MIN_TILE
 
 ALPHA_MODES = ("model", "bicubic")
-BACKENDS = ("auto", "torch", "onnxruntime", "openvino")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-OUTPUT_FORMATS = ("png", "jpg", "webp", "tiff")
+PRECISIONS = ("auto", *hardware.PRECISIONS)
 MAX_OUTSCALE = 16
 
 
@@ -71,12 +72,12 @@ class UpscaleOptions:
             set_("quality", whole("quality", self.quality, minimum=1))
             if self.quality > 100:
                 raise SrganError(f"quality must be between 1 and 100, got {self.quality}")
-        for name, allowed in (("precision", PRECISIONS), ("backend", BACKENDS), ("color_fix", COLOR_FIXES),
+        for name, allowed in (("precision", PRECISIONS), ("backend", backend_names()), ("color_fix", COLOR_FIXES),
                               ("alpha", ALPHA_MODES)):
             set_(name, _choice(name, getattr(self, name), allowed))
         if self.format is not None:
-            fmt = _choice("format", self.format, (*OUTPUT_FORMATS, "jpeg", "tif"))
-            set_("format", {"jpeg": "jpg", "tif": "tiff"}.get(fmt, fmt))
+            names = {name: row.name for row in writable_formats() for name in (row.name, *row.aliases)}
+            set_("format", names[_choice("format", self.format, tuple(names))])
         if not isinstance(self.device, str):
             set_("device", str(self.device))
         if not isinstance(self.strip_metadata, bool):
@@ -87,6 +88,14 @@ class UpscaleOptions:
         if unknown:
             raise SrganError(f"unknown upscale option {unknown[0]!r} (known: {', '.join(field_names())})")
         return dataclasses.replace(self, **changes)
+
+
+def option_choices(name: str) -> tuple[str, ...]:
+    """The values an option with a fixed set of choices takes, from the one table of each choice (for
+    the CLI's `choices=`): precision, backend, color_fix, alpha or format."""
+    tables = {"precision": lambda: PRECISIONS, "backend": backend_names, "color_fix": lambda: tuple(COLOR_FIXES),
+              "alpha": lambda: ALPHA_MODES, "format": lambda: tuple(row.name for row in writable_formats())}
+    return tables[name]()
 
 
 def field_names() -> list[str]:

@@ -23,11 +23,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from srgan import __version__
 from srgan.api import ModelCache, UpscaleOptions
+from srgan.imaging.formats import writable_formats
 from srgan.serve.docs import add_offline_docs
 from srgan.serve.errors import ServeError
-from srgan.serve.form import FIELD_HELP, request_options
+from srgan.serve.form import FIELD_HELP, format_options, request_options
 from srgan.serve.inference_queue import InferenceQueue
-from srgan.serve.job import MEDIA_TYPES, content_disposition, upscale_upload
+from srgan.serve.job import content_disposition, upscale_upload
 from srgan.serve.metrics import Metrics
 from srgan.serve.models import ModelCatalog
 from srgan.serve.settings import ServeSettings
@@ -51,7 +52,7 @@ _UPSCALE_DOC = {
         "200": {"description": "The upscaled image. Headers: X-Srgan-Model, X-Srgan-Scale, X-Srgan-Seconds "
                                "(decode + upscale + encode), X-Srgan-Size (WxH).",
                 "content": {media: {"schema": {"type": "string", "contentMediaType": media}}
-                            for media in MEDIA_TYPES.values()}},
+                            for media in dict.fromkeys(row.media_type for row in writable_formats())}},
         **{str(code): {"description": text, "content": {"application/json": {"schema": {
             "type": "object", "properties": {"error": {"type": "string"}, "limit": {"type": "object"}}}}}}
            for code, text in ((400, "malformed multipart body"), (408, "upload not received within --timeout"),
@@ -66,11 +67,10 @@ _UPSCALE_DOC = {
 def create_app(settings: ServeSettings | None = None, *, cache: ModelCache | None = None) -> FastAPI:
     settings = settings or ServeSettings()
     cache = cache if cache is not None else ModelCache()
-    base = UpscaleOptions(device=settings.device, precision=settings.precision)
+    base = UpscaleOptions(device=settings.device, precision=settings.precision, backend=settings.backend)
     catalog = ModelCatalog(settings.model, base, cache)
     queue = InferenceQueue(settings.workers, settings.queue)
     metrics = Metrics(queue)
-    page = files("srgan.serve").joinpath("static/index.html").read_bytes()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,30 +82,7 @@ def create_app(settings: ServeSettings | None = None, *, cache: ModelCache | Non
                               "`POST /api/upscale` takes an image and answers the upscaled one.")
     app.state.settings, app.state.queue, app.state.metrics, app.state.catalog = settings, queue, metrics, catalog
     add_offline_docs(app)
-
-    @app.exception_handler(ServeError)
-    async def refused(request: Request, exc: ServeError) -> JSONResponse:
-        return JSONResponse(exc.body(), exc.status, headers=exc.headers)
-
-    @app.get("/", include_in_schema=False)
-    def index() -> HTMLResponse:
-        return HTMLResponse(page, headers={"Content-Security-Policy": PAGE_POLICY, "X-Content-Type-Options": "nosniff"})
-
-    @app.get("/healthz", summary="Liveness, queue and limits (answers while images are upscaled)")
-    def healthz() -> dict:
-        return {"status": "ok", "version": __version__,
-                "queue": {"waiting": queue.waiting, "running": queue.running, "capacity": queue.capacity,
-                          "workers": queue.workers},
-                "limits": {"max_upload_mb": settings.max_upload_mb, "max_pixels": settings.max_pixels,
-                           "timeout": settings.timeout}}
-
-    @app.get("/api/models", summary="The models this server offers, and its default")
-    def models() -> dict:
-        return catalog.describe()
-
-    @app.get("/metrics", summary="Prometheus metrics: requests, errors, queue, latency")
-    def prometheus() -> Response:
-        return Response(metrics.render(), media_type=metrics.content_type)
+    _add_reading_routes(app)
 
     @app.post("/api/upscale", summary="Upscale one image", openapi_extra=_UPSCALE_DOC, response_class=Response)
     async def upscale(request: Request) -> Response:
@@ -147,3 +124,35 @@ def create_app(settings: ServeSettings | None = None, *, cache: ModelCache | Non
             "X-Srgan-Size": f"{result.width}x{result.height}"})
 
     return app
+
+
+def _add_reading_routes(app: FastAPI) -> None:
+    """The page (its format list from the format table), health, models and metrics: the routes that
+    only read the server's state."""
+    settings, queue, metrics, catalog = app.state.settings, app.state.queue, app.state.metrics, app.state.catalog
+    page = files("srgan.serve").joinpath("static/index.html").read_bytes().replace(
+        b"<!--formats-->", format_options().encode())
+
+    @app.exception_handler(ServeError)
+    async def refused(request: Request, exc: ServeError) -> JSONResponse:
+        return JSONResponse(exc.body(), exc.status, headers=exc.headers)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> HTMLResponse:
+        return HTMLResponse(page, headers={"Content-Security-Policy": PAGE_POLICY, "X-Content-Type-Options": "nosniff"})
+
+    @app.get("/healthz", summary="Liveness, queue and limits (answers while images are upscaled)")
+    def healthz() -> dict:
+        return {"status": "ok", "version": __version__,
+                "queue": {"waiting": queue.waiting, "running": queue.running, "capacity": queue.capacity,
+                          "workers": queue.workers},
+                "limits": {"max_upload_mb": settings.max_upload_mb, "max_pixels": settings.max_pixels,
+                           "timeout": settings.timeout}}
+
+    @app.get("/api/models", summary="The models this server offers, and its default")
+    def models() -> dict:
+        return catalog.describe()
+
+    @app.get("/metrics", summary="Prometheus metrics: requests, errors, queue, latency")
+    def prometheus() -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)

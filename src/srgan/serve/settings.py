@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from srgan.errors import SrganError
+from srgan.inference.backends import backend_names
 from srgan.inference.options import number, whole
 
 
@@ -17,7 +18,7 @@ class ServeSettings:
     """host / port: where to listen (port 0: any free port). Only loopback unless told otherwise.
     model: shipped weights name or weights file offered as the default (None: the default model);
         the shipped weights are offered too.
-    device / precision: where and how the model runs (as in `UpscaleOptions`).
+    device / precision / backend: where and how the model runs (as in `UpscaleOptions`).
     max_pixels: the most pixels an input image may have (its header is checked before decoding);
         an output may have at most max_pixels x scale^2.
     max_upload_mb: the most bytes a request body may have, in MiB.
@@ -31,6 +32,7 @@ class ServeSettings:
     model: str | None = None
     device: str = "auto"
     precision: str = "auto"
+    backend: str = "auto"
     max_pixels: int = 4_000_000
     max_upload_mb: float = 20.0
     queue: int = 8
@@ -49,6 +51,8 @@ class ServeSettings:
         set_("workers", whole("workers", self.workers, minimum=1))
         set_("max_upload_mb", _positive("max_upload_mb", self.max_upload_mb))
         set_("timeout", _positive("timeout", self.timeout))
+        if self.backend not in backend_names():
+            raise SrganError(f"backend must be one of {', '.join(backend_names())}, got {self.backend!r}")
         if self.model is not None:
             set_("model", str(self.model))
 
