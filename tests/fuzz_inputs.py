@@ -32,7 +32,7 @@ from PIL import Image
 import srgan
 from srgan.cli import main as cli
 from srgan.errors import SrganError
-from srgan.imaging.io import LoadedImage
+from srgan.imaging.io import LoadedImage, decode_image
 
 Mutation = Callable[[bytes, np.random.Generator], bytes]
 
@@ -227,19 +227,14 @@ def main() -> int:
 
     failures: list[dict[str, str]] = []
     cases = refused = 0
-    try:
-        from srgan.serve.errors import ServeError
-        from srgan.serve.upload import check_header
-    except ImportError:  # no `serve` extra
-        check_header = None
     start = time.perf_counter()
 
     def check(kind: str, path: Path, run: Callable[..., object], *args: object,
-              expected: type[Exception] = SrganError) -> None:
+              expected: type[Exception] = SrganError, **kwargs: object) -> None:
         nonlocal cases, refused
         cases += 1
         try:
-            result = run(*args)
+            result = run(*args, **kwargs)
             if isinstance(result, int) and result not in (0, 1, 2):
                 failures.append({"kind": kind, "file": path.name, "error": f"exit code {result}"})
             refused += result == 2
@@ -252,8 +247,8 @@ def main() -> int:
     for _, path in corrupted(work / "images", images, IMAGE_MUTATIONS, args.images, rng):
         check("upscale", path, cli, ["upscale", str(path), "--model", str(tiny), "-o", str(work / "out.png"),
                                      "--overwrite", "--precision", "fp32"])
-        if check_header is not None:  # what the web server reads of an upload before queueing it
-            check("serve header", path, check_header, path.read_bytes(), 1 << 18, expected=ServeError)
+        # what the web server does with an upload: its header read once against --max-pixels, then decoded
+        check("serve decode", path, decode_image, path.read_bytes(), path.name, limit=1 << 18)
     for i, path in corrupted(work / "weights", weights, WEIGHT_MUTATIONS, args.weights, rng):
         check("load_model", path, srgan.load_model, path)
         if i % 8 == 0:

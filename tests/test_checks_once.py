@@ -71,3 +71,29 @@ def test_a_config_is_completed_and_its_generator_resolved_when_made():
     assert config.losses["pixel"]["weight"] == 1.0  # was KeyError: 'weight' when built from Python
     resolved = generator_config(config)
     assert resolved.scale == 4 and generator_config(config) is resolved
+
+
+def test_serve_reads_an_uploads_header_once_against_its_one_limit(tiny_weights, monkeypatch):
+    pytest.importorskip("fastapi")
+    import io
+
+    from fastapi.testclient import TestClient
+    from PIL import Image as PILImage
+
+    from srgan.serve import ServeSettings, create_app
+
+    opened = []
+    real_open = PILImage.open
+    monkeypatch.setattr(PILImage, "open", lambda *a, **k: opened.append(1) or real_open(*a, **k))
+    monkeypatch.setenv("SRGAN_MAX_PIXELS", "10")  # the command line's limit, not the server's
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (8, 8)).save(buffer, "PNG")
+    with TestClient(create_app(ServeSettings(model=tiny_weights, max_pixels=64))) as client:
+        ok = client.post("/api/upscale", files={"file": ("a.png", buffer.getvalue(), "image/png")})
+        assert ok.status_code == 200 and len(opened) == 1
+        big = io.BytesIO()
+        PILImage.new("RGB", (9, 8)).save(big, "PNG")
+        refused = client.post("/api/upscale", files={"file": ("b.png", big.getvalue(), "image/png")})
+    assert refused.status_code == 422
+    assert refused.json() == {"error": "9x8 is 72 pixels, more than the limit of 64 (--max-pixels)",
+                              "limit": {"name": "max_pixels", "value": 64}}

@@ -78,6 +78,19 @@ class LoadedImage:
         return dataclasses.replace(self, **changes)
 
 
+class NotAnImage(SrganError):
+    """The bytes are no image any reader knows (or there are none)."""
+
+
+class TooManyPixels(SrganError):
+    """More pixels than the limit, seen in the header before any pixel is decoded; `size` is None when
+    Pillow itself refused the header as a decompression bomb."""
+
+    def __init__(self, message: str, size: tuple[int, int] | None = None) -> None:
+        super().__init__(message)
+        self.size = size
+
+
 def max_pixels() -> int | None:
     env = os.environ.get("SRGAN_MAX_PIXELS")
     if env:
@@ -96,14 +109,15 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
     return _decode(path, str(path)).replace(path=path)
 
 
-def decode_image(data: bytes, name: str = "upload") -> LoadedImage:
-    """The bytes of an image file (an upload) read exactly as `read_image` reads a file, in memory."""
+def decode_image(data: bytes, name: str = "upload", *, limit: int | None = None) -> LoadedImage:
+    """The bytes of an image file (an upload) read exactly as `read_image` reads a file, in memory;
+    `limit`: the most pixels its header may announce (default `max_pixels()`), checked before decoding."""
     if not data:
-        raise SrganError(f"{name}: empty file (0 bytes)")
-    return _decode(bytes(data), name)
+        raise NotAnImage(f"{name}: empty file (0 bytes)")
+    return _decode(bytes(data), name, limit)
 
 
-def _decode(source: Path | bytes, path: str) -> LoadedImage:
+def _decode(source: Path | bytes, path: str, limit: int | None = None) -> LoadedImage:
     if ImageFile.LOAD_TRUNCATED_IMAGES:  # someone relaxed Pillow globally: we still refuse half images
         log.debug("ImageFile.LOAD_TRUNCATED_IMAGES is set; truncated files may be read partially")
     try:
@@ -111,7 +125,7 @@ def _decode(source: Path | bytes, path: str) -> LoadedImage:
             warnings.simplefilter("ignore")  # decoders' notes on damaged metadata: the file reads, or is refused
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with _reader(source) as file, Image.open(file) as im:
-                _check_still_and_size(im, path)
+                _check_still_and_size(im, path, limit)
                 if im.mode in ("RGB", "RGBA", "LA") and _raw_bits(im) == 16:
                     if im.format in ("PNG", "TIFF"):
                         return _read_16bit(source, path, im)
@@ -124,9 +138,9 @@ def _decode(source: Path | bytes, path: str) -> LoadedImage:
             raise
         raise SrganError(f"{path}: {exc}") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise SrganError(f"{path}: refused as a possible decompression bomb ({one_line(exc)})") from exc
+        raise TooManyPixels(f"{path}: refused as a possible decompression bomb ({one_line(exc)})") from exc
     except UnidentifiedImageError as exc:
-        raise SrganError(f"{path}: not an image file that can be read") from exc
+        raise NotAnImage(f"{path}: not an image file that can be read") from exc
     except MemoryError as exc:
         raise SrganError(f"{path}: not enough memory to decode this image") from exc
     except Exception as exc:  # decoders of hostile files raise anything (zlib.error, struct.error, ...)
@@ -271,15 +285,15 @@ def _exif_of(im: Image.Image) -> Image.Exif:
     return kept
 
 
-def _check_still_and_size(im: Image.Image, path: str) -> None:
+def _check_still_and_size(im: Image.Image, path: str, limit: int | None = None) -> None:
     frames = getattr(im, "n_frames", 1)
     if getattr(im, "is_animated", False) and frames > 1:
         raise SrganError(f"{path}: animated or multi-page image with {frames} frames is not supported; "
                          "extract the frame to upscale first")
-    limit = max_pixels()
+    limit = max_pixels() if limit is None else limit
     if limit is not None and im.width * im.height > limit:
-        raise SrganError(f"{path}: {im.width}x{im.height} has more than {limit:,d} pixels, refused as a possible "
-                         "decompression bomb (raise SRGAN_MAX_PIXELS if you trust the file)")
+        raise TooManyPixels(f"{path}: {im.width}x{im.height} has more than {limit:,d} pixels, refused as a possible "
+                            "decompression bomb (raise SRGAN_MAX_PIXELS if you trust the file)", im.size)
 
 
 def _raw_bits(im: Image.Image) -> int:

@@ -3,8 +3,8 @@
 `create_app(settings)` builds everything one server holds: ONE `ModelCache` (the default model
 loaded at once), the base `UpscaleOptions` (device, precision), the bounded inference queue and the
 metrics. A request to `/api/upscale` takes a queue slot first (429 when none is free), reads its
-upload into memory under the size cap (413), checks the header (415 / 422), turns the form into
-`UpscaleOptions` (422), and runs decode -> upscale -> encode on an inference thread (504 after
+upload into memory under the size cap (413), turns the form into `UpscaleOptions` (422), and runs
+decode (the header checked first: 415 / 422) -> upscale -> encode on an inference thread (504 after
 `timeout`). Every refusal is JSON: {"error": "...", "limit": {...}}.
 """
 
@@ -32,7 +32,7 @@ from srgan.serve.job import content_disposition, upscale_upload
 from srgan.serve.metrics import Metrics
 from srgan.serve.models import ModelCatalog
 from srgan.serve.settings import ServeSettings
-from srgan.serve.upload import FILE_FIELD, check_header, discard_body, read_upload
+from srgan.serve.upload import FILE_FIELD, discard_body, read_upload
 
 log = logging.getLogger("srgan.serve")
 
@@ -110,7 +110,6 @@ def create_app(settings: ServeSettings | None = None, *, cache: ModelCache | Non
             except asyncio.TimeoutError as exc:
                 raise ServeError(408, f"upload not received within {settings.timeout:g} s (--timeout)",
                                  reason="timeout", limit=("timeout", settings.timeout)) from exc
-            check_header(upload.data, settings.max_pixels)
             options = request_options(upload.fields, base, catalog)
             result = await slot.run(upscale_upload, upload.data, upload.filename, options, cache,
                                     settings.max_pixels, timeout=settings.timeout)

@@ -13,7 +13,7 @@ from urllib.parse import quote
 from srgan import api
 from srgan.api import ModelCache, SrganError, UpscaleOptions
 from srgan.imaging.formats import find_format, format_written_for
-from srgan.imaging.io import decode_image, encode_image
+from srgan.imaging.io import NotAnImage, TooManyPixels, decode_image, encode_image
 from srgan.serve.errors import ServeError
 
 
@@ -30,11 +30,20 @@ class Result:
 
 def upscale_upload(data: bytes, filename: str, options: UpscaleOptions, cache: ModelCache,
                    max_pixels: int) -> Result:
-    """The output file for an upload; 422 when it cannot be decoded or upscaled as asked, or when the
-    output would have more than `max_pixels` x scale^2 pixels."""
+    """The output file for an upload. Its header is read once, against `max_pixels` (--max-pixels), before
+    any pixel is decoded: 415 when it is no image, 422 over the limit; 422 too when it cannot be decoded
+    or upscaled as asked, or when the output would have more than `max_pixels` x scale^2 pixels."""
     start = time.perf_counter()
     try:
-        image = decode_image(data, filename)
+        image = decode_image(data, filename, limit=max_pixels)
+    except NotAnImage as exc:
+        raise ServeError(415, "not an image that can be read (PNG, JPEG, WebP, TIFF, BMP, GIF, ...)",
+                         reason="bad_type") from exc
+    except TooManyPixels as exc:
+        width, height = exc.size or (0, 0)
+        message = (f"{width}x{height} is {width * height:,d} pixels, more than the limit of {max_pixels:,d} "
+                   "(--max-pixels)" if exc.size else str(exc).removeprefix(f"{filename}: "))
+        raise ServeError(422, message, reason="too_many_pixels", limit=("max_pixels", max_pixels)) from exc
     except SrganError as exc:
         raise ServeError(422, str(exc), reason="corrupt") from exc
     try:

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from srgan.errors import SrganError, one_line
 from srgan.files import existing_file, os_reason
+from srgan.hardware import PRECISIONS
 from srgan.options import REQUIRED, check_options, convert, from_dict, parameters
 from srgan.registry import Registry
 
@@ -88,7 +89,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     log_every: int = 100
     seed: int = 0
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 where native (srgan.hardware)
+    precision: Literal[("auto", *PRECISIONS)] = "auto"  # auto: bf16 where native (srgan.hardware's table)
     channels_last: bool = True
     ema: float = 0.0  # EMA decay of the generator weights; 0 disables it
     grad_clip: float = 0.0  # max global gradient norm; 0 disables it
