@@ -32,7 +32,7 @@ from PIL import Image
 import srgan
 from srgan.cli import main as cli
 from srgan.errors import SrganError
-from srgan.imaging.io import LoadedImage, decode_image
+from srgan.imaging.io import LoadedImage, decode_image, encode_image
 
 Mutation = Callable[[bytes, np.random.Generator], bytes]
 
@@ -53,11 +53,7 @@ def base_images(rng: np.random.Generator) -> dict[str, bytes]:
         alpha = pixels[-1:] if channels in (2, 4) else None
         image = LoadedImage(pixels=pixels[:3] if channels == 4 else pixels[:1] if channels == 2 else pixels,
                             alpha=alpha, bit_depth=16)
-        buffer = io.BytesIO()
-        from srgan.imaging.io import _save
-
-        _save(buffer, image, fmt, None, False, "base")
-        return buffer.getvalue()
+        return encode_image(image, fmt)
 
     tiff16 = io.BytesIO()
     tifffile.imwrite(tiff16, rng.integers(0, 65535, (15, 13, 3)).astype(np.uint16), photometric="rgb",
