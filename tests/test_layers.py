@@ -22,8 +22,9 @@ LAYERS: list[set[str]] = [
     {"options", "files", "hardware"},
     {"registry"},
     {"imaging", "runfiles"},
-    {"metrics", "data", "models"},
-    {"losses", "inference"},
+    {"data", "models"},
+    {"metrics", "inference"},  # metrics may use pretrained networks (models)
+    {"losses"},  # losses use models (VGG) and metrics (SSIM)
     {"training", "evaluation"},
     {"export"},
     {"api"},
@@ -97,7 +98,7 @@ def upward_imports(graph: dict[str, list[tuple[str, list[str], str]]]) -> list[s
             if not same_package and layer_of(target) >= layer_of(module):
                 found.append(f"{where}: {module} (layer {layer_of(module)}) imports {target} "
                              f"(layer {layer_of(target)})")
-    return found
+    return list(dict.fromkeys(found))  # `from x import a, b` is one import
 
 
 def cycles(graph: dict[str, list[tuple[str, list[str], str]]]) -> list[list[str]]:
