@@ -130,7 +130,7 @@ def speed(args: argparse.Namespace) -> bool:
         plain = plain_onnx(model, tmp / "plain.onnx")
         int8 = None
         if (SHARED / "datasets" / "T91").is_dir() and has_ort and not args.no_int8:
-            from srgan.inference.quantize import quantize_generator
+            from srgan.export.quantize import quantize_generator
 
             report = quantize_generator(model, tmp / "int8.onnx", SHARED / "datasets" / "T91",
                                         check=SHARED / "datasets" / "Set5")

@@ -27,9 +27,8 @@ from srgan.files import writable_folder
 from srgan.inference.batch import Job, Summary
 from srgan.inference.cache import ModelCache, Runner
 from srgan.inference.manifest import ManifestTotals
-from srgan.inference.options import UpscaleOptions
+from srgan.inference.options import UpscaleOptions, option_choices
 from srgan.models.weights import DEFAULT_MODEL, load_model, save_model
-from srgan.serve.settings import ServeSettings
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -37,7 +36,6 @@ __all__ = [
     "ModelCache",
     "ModelInfo",
     "Runner",
-    "ServeSettings",
     "SrganError",
     "Summary",
     "UpscaleOptions",
@@ -55,8 +53,8 @@ __all__ = [
     "load_model",
     "manifest_summary",
     "one_line",
+    "option_choices",
     "save_model",
-    "serve",
     "train",
     "upscale",
     "upscale_demo",
@@ -76,7 +74,7 @@ def _options(options: UpscaleOptions | None, fields: dict[str, Any]) -> UpscaleO
 
 def get_runner(options: UpscaleOptions, cache: ModelCache | None = None) -> Runner:
     """The model of `options` ready to run, from `cache` (default: the process-wide one)."""
-    return (cache or _CACHE).runner(options.model, device=options.device, precision=options.precision,
+    return (cache if cache is not None else _CACHE).runner(options.model, device=options.device, precision=options.precision,
                                     backend=options.backend)
 
 
@@ -352,9 +350,9 @@ def export_int8(model: Any, path: str | Path, calibrate: str | Path, *, check: s
                 preset: str | None = None) -> Any:
     """Write a generator as an int8 ONNX model (dynamic shape), statically quantised with calibration
     crops of the images in `calibrate`, after checking on `check` (or on held-out calibration images)
-    that it loses at most `max_loss` dB PSNR-Y against fp32; see `srgan.inference.quantize`. Returns
+    that it loses at most `max_loss` dB PSNR-Y against fp32; see `srgan.export.quantize`. Returns
     a `QuantizationReport` (its `line()` describes what was written)."""
-    from srgan.inference.quantize import quantize_generator
+    from srgan.export.quantize import quantize_generator
 
     generator, target = _export_source(model, path, overwrite=overwrite, preset=preset)
     if target.suffix.lower() != ".onnx":
@@ -376,16 +374,6 @@ def _export_source(model: Any, path: str | Path, *, overwrite: bool, preset: str
     writable_folder(target.parent, f"output {target}: folder")  # before the work, not after it
     generator = load_model(model, preset=preset) if isinstance(model, (str, Path)) else model
     return generator, target
-
-
-# ---------------------------------------------------------------- serve
-def serve(settings: ServeSettings | None = None, **fields: Any) -> None:
-    """Run the web page and HTTP API (`srgan serve`) until interrupted: a `ServeSettings`, or its
-    fields as keywords (host, port, model, device, precision, max_pixels, max_upload_mb, queue, workers,
-    timeout). Needs the `serve` extra: pip install "srgan[serve]"."""
-    from srgan.serve import run
-
-    run(settings, **fields)
 
 
 # ---------------------------------------------------------------- evaluate and train
