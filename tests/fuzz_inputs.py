@@ -32,7 +32,7 @@ from PIL import Image
 import srgan
 from srgan.cli import main as cli
 from srgan.errors import SrganError
-from srgan.imaging.io import LoadedImage
+from srgan.imaging.io import LoadedImage, decode_image, encode_image
 
 Mutation = Callable[[bytes, np.random.Generator], bytes]
 
@@ -53,11 +53,7 @@ def base_images(rng: np.random.Generator) -> dict[str, bytes]:
         alpha = pixels[-1:] if channels in (2, 4) else None
         image = LoadedImage(pixels=pixels[:3] if channels == 4 else pixels[:1] if channels == 2 else pixels,
                             alpha=alpha, bit_depth=16)
-        buffer = io.BytesIO()
-        from srgan.imaging.io import _save
-
-        _save(buffer, image, fmt, None, False, "base")
-        return buffer.getvalue()
+        return encode_image(image, fmt)
 
     tiff16 = io.BytesIO()
     tifffile.imwrite(tiff16, rng.integers(0, 65535, (15, 13, 3)).astype(np.uint16), photometric="rgb",
@@ -300,7 +296,7 @@ def check_int8(work: Path, tiny: Path, images: dict[str, bytes], rng: np.random.
                check: Callable[..., None], cases: int = 24) -> None:
     """`export --int8` on calibration folders holding one corrupted image among good ones: refused
     in one line before any work, or reaching the work (stopped there)."""
-    from srgan.inference import quantize
+    from srgan.export import quantize
 
     quantize.export_onnx = lambda *a, **k: (_ for _ in ()).throw(_WorkStarted())
     for i, path in corrupted(work / "images", images, IMAGE_MUTATIONS, cases, rng):
@@ -360,19 +356,14 @@ def main() -> int:
 
     failures: list[dict[str, str]] = []
     cases = refused = 0
-    try:
-        from srgan.serve.errors import ServeError
-        from srgan.serve.upload import check_header
-    except ImportError:  # no `serve` extra
-        check_header = None
     start = time.perf_counter()
 
     def check(kind: str, path: Path, run: Callable[..., object], *args: object,
-              expected: type[Exception] = SrganError) -> None:
+              expected: type[Exception] = SrganError, **kwargs: object) -> None:
         nonlocal cases, refused
         cases += 1
         try:
-            result = run(*args)
+            result = run(*args, **kwargs)
             if isinstance(result, int) and result not in (0, 1, 2):
                 failures.append({"kind": kind, "file": path.name, "error": f"exit code {result}"})
             refused += result == 2
@@ -385,8 +376,8 @@ def main() -> int:
     for _, path in corrupted(work / "images", images, IMAGE_MUTATIONS, args.images, rng):
         check("upscale", path, cli, ["upscale", str(path), "--model", str(tiny), "-o", str(work / "out.png"),
                                      "--overwrite", "--precision", "fp32"])
-        if check_header is not None:  # what the web server reads of an upload before queueing it
-            check("serve header", path, check_header, path.read_bytes(), 1 << 18, expected=ServeError)
+        # what the web server does with an upload: its header read once against --max-pixels, then decoded
+        check("serve decode", path, decode_image, path.read_bytes(), path.name, limit=1 << 18)
     for i, path in corrupted(work / "weights", weights, WEIGHT_MUTATIONS, args.weights, rng):
         check("load_model", path, srgan.load_model, path)
         if i % 8 == 0:

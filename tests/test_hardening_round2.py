@@ -171,7 +171,7 @@ def _tiny_state(tiny_weights: str) -> dict[str, torch.Tensor]:
 def _weights_cases(tmp: Path, tiny_weights: str) -> dict[str, tuple[Path, str]]:
     from safetensors.torch import save_file
 
-    from srgan.training.resume_state import save_resume_state
+    from srgan.runfiles.resume_state import save_resume_state
 
     state = _tiny_state(tiny_weights)
     first = next(iter(state))
@@ -231,7 +231,7 @@ def test_pickle_warning_only_for_real_pickles_naming_objects(tmp_path, tiny_weig
     image = _png(tmp_path / "b.png")
     checkpoint = tmp_path / "b.pt"
     checkpoint.write_bytes(image.read_bytes())
-    from srgan.models.weights import safe_torch_load
+    from srgan.runfiles.safe_load import safe_torch_load
 
     with pytest.raises(SrganError, match="not a srgan checkpoint") as caught:
         safe_torch_load(checkpoint, "srgan checkpoint")
@@ -371,7 +371,7 @@ def test_int8_export_refuses_unusable_settings_before_work(tmp_path, tiny_weight
 
 
 def test_int8_calibration_of_tiny_images_is_refused_up_front(tmp_path, tiny_weights, capsys, monkeypatch):
-    from srgan.inference import quantize
+    from srgan.export import quantize
 
     calibrate = tmp_path / "cal"
     calibrate.mkdir()

@@ -13,7 +13,7 @@ pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install
 
 from srgan.cli import main
 from srgan.data.degradation import benchmark_hr, degrade
-from srgan.inference import quantize
+from srgan.export import quantize
 from srgan.inference.cache import build_runner
 from srgan.inference.tiling import tiled_forward
 from srgan.models import create, load_model, save_model

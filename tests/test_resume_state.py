@@ -12,8 +12,8 @@ import torch
 
 from srgan.models.registry import create
 from srgan.models.weights import load_model, save_model
-from srgan.training import resume_state
-from srgan.training.checkpoint import list_checkpoints
+from srgan.runfiles import resume_state
+from srgan.runfiles.checkpoint import list_checkpoints
 from srgan.training.config import load_config
 from srgan.training.trainer import Trainer
 

@@ -21,7 +21,7 @@ import srgan
 from srgan.cli import main
 from srgan.evaluation.runner import evaluate
 from srgan.models.weights import read_metadata
-from srgan.training.checkpoint import list_checkpoints, load_checkpoint
+from srgan.runfiles.checkpoint import list_checkpoints, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))

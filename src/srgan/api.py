@@ -27,9 +27,8 @@ from srgan.files import writable_folder
 from srgan.inference.batch import Job, Summary
 from srgan.inference.cache import ModelCache, Runner
 from srgan.inference.manifest import ManifestTotals
-from srgan.inference.options import UpscaleOptions
+from srgan.inference.options import UpscaleOptions, option_choices
 from srgan.models.weights import DEFAULT_MODEL, load_model, save_model
-from srgan.serve.settings import ServeSettings
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -37,7 +36,6 @@ __all__ = [
     "ModelCache",
     "ModelInfo",
     "Runner",
-    "ServeSettings",
     "SrganError",
     "Summary",
     "UpscaleOptions",
@@ -55,8 +53,8 @@ __all__ = [
     "load_model",
     "manifest_summary",
     "one_line",
+    "option_choices",
     "save_model",
-    "serve",
     "train",
     "upscale",
     "upscale_demo",
@@ -76,7 +74,7 @@ def _options(options: UpscaleOptions | None, fields: dict[str, Any]) -> UpscaleO
 
 def get_runner(options: UpscaleOptions, cache: ModelCache | None = None) -> Runner:
     """The model of `options` ready to run, from `cache` (default: the process-wide one)."""
-    return (cache or _CACHE).runner(options.model, device=options.device, precision=options.precision,
+    return (cache if cache is not None else _CACHE).runner(options.model, device=options.device, precision=options.precision,
                                     backend=options.backend)
 
 
@@ -356,9 +354,9 @@ def export_int8(model: Any, path: str | Path, calibrate: str | Path, *, check: s
     that it keeps what the model is for: at most `max_loss` (default 0.1 dB) PSNR-Y lost for a
     PSNR-oriented model, at most `max_loss` (default 0.01) LPIPS added for a GAN (LPIPS weights from
     `metric_weights` or $SRGAN_WEIGHTS_DIR). `objective` ("psnr" or "perceptual") defaults to the one
-    the weights file records; see `srgan.inference.quantize`. Returns a `QuantizationReport` (its
+    the weights file records; see `srgan.export.quantize`. Returns a `QuantizationReport` (its
     `line()` describes what was written)."""
-    from srgan.inference.quantize import quantize_generator
+    from srgan.export.quantize import quantize_generator
     from srgan.models.weights import read_weights, training_objective
 
     generator, target = _export_source(model, path, overwrite=overwrite, preset=preset)
@@ -384,16 +382,6 @@ def _export_source(model: Any, path: str | Path, *, overwrite: bool, preset: str
     writable_folder(target.parent, f"output {target}: folder")  # before the work, not after it
     generator = load_model(model, preset=preset) if isinstance(model, (str, Path)) else model
     return generator, target
-
-
-# ---------------------------------------------------------------- serve
-def serve(settings: ServeSettings | None = None, **fields: Any) -> None:
-    """Run the web page and HTTP API (`srgan serve`) until interrupted: a `ServeSettings`, or its
-    fields as keywords (host, port, model, device, precision, max_pixels, max_upload_mb, queue, workers,
-    timeout). Needs the `serve` extra: pip install "srgan[serve]"."""
-    from srgan.serve import run
-
-    run(settings, **fields)
 
 
 # ---------------------------------------------------------------- evaluate and train

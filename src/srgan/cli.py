@@ -1,4 +1,5 @@
-"""`srgan` command line: a thin layer over `srgan.api`, which validates everything.
+"""`srgan` command line: a thin layer over `srgan.api` (and `srgan.serve` for `srgan serve`), which
+validate everything.
 
 Each subcommand has a `_add_<name>` function that declares its arguments and a `_run_<name>`
 function that turns them into API calls. User mistakes (`SrganError`) print one line and exit 2;
@@ -19,7 +20,7 @@ import threading
 import traceback
 from collections.abc import Iterator
 
-from srgan import api
+from srgan import api, serve
 from srgan.api import SrganError
 
 
@@ -105,16 +106,16 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tile-pad", type=int, metavar="N",
                    help="LR context around each tile (default: the receptive field, exact result)")
     p.add_argument("--device", default="auto", metavar="auto|cpu|cuda:N", help="where the model runs")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+    p.add_argument("--precision", default="auto", choices=api.option_choices("precision"),
                    help="auto: bf16 on a CPU with native bf16 (AVX512-BF16/AMX), else fp32; bf16/fp16 on CUDA")
-    p.add_argument("--color-fix", default="none", choices=("none", "hist", "lowfreq"),
+    p.add_argument("--color-fix", default="none", choices=api.option_choices("color_fix"),
                    help="pull colours back to the input's: histogram matching or low-frequency fix")
     p.add_argument("--lowpass", default="none", metavar="SPEC",
                    help="FFT low-pass against patterns: none | ideal:R | gaussian:S | butterworth:C,N | "
                         "gradient:R0,R1, radii as fractions of Nyquist (e.g. gaussian:0.5)")
-    p.add_argument("--alpha", default="model", choices=("model", "bicubic"),
+    p.add_argument("--alpha", default="model", choices=api.option_choices("alpha"),
                    help="upscale transparency with the model or bicubically")
-    p.add_argument("--format", choices=("png", "jpg", "webp", "tiff"), help="output format (default: the input's)")
+    p.add_argument("--format", choices=api.option_choices("format"), help="output format (default: the input's)")
     p.add_argument("--quality", type=int, metavar="Q", help="JPEG/WebP quality 1-100 (default 95; WebP 100 = lossless)")
     p.add_argument("--suffix", metavar="SUFFIX", help="added to output names (default: _x{scale})")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -133,7 +134,7 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
                    help="threads that read and as many that write images while the model runs (default 2; 0: none)")
     p.add_argument("--strip-metadata", action="store_true", help="do not copy ICC profile and EXIF")
     p.add_argument("--recursive", action="store_true", help="look into subfolders (and ** in globs)")
-    p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime", "openvino"),
+    p.add_argument("--backend", default="auto", choices=api.option_choices("backend"),
                    help="inference engine (default auto: torch; for an .onnx model OpenVINO where installed, "
                         "else ONNX Runtime)")
     p.add_argument("--demo", action="store_true",
@@ -304,7 +305,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crops", type=int, default=3, metavar="N",
                    help="images per dataset with zoomed side-by-side crops in the report (default 3)")
     p.add_argument("--device", default="auto", metavar="auto|cpu|cuda:N", help="where models and LPIPS/DISTS run")
-    p.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16", "fp16"),
+    p.add_argument("--precision", default="fp32", choices=api.option_choices("precision"),
                    help="model precision (default fp32, so scores do not depend on the machine)")
     p.add_argument("--tile", default="auto", metavar="auto|N",
                    help="LR tile side in pixels, 0 for the whole image (default: auto, fits memory; "
@@ -373,7 +374,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.add_argument("--resume", metavar="auto|PATH",
                    help="continue from the newest checkpoint of the run folder (auto), a checkpoint file, or a compact "
-                        "resume state (.safetensors: weights, EMA and iteration; see training/resume_state.py)")
+                        "resume state (.safetensors: weights, EMA and iteration; see runfiles/resume_state.py)")
     p.add_argument("--out", metavar="DIR", help="run folder (default: train.out_dir or runs/<config name>)")
     p.add_argument("--overwrite", action="store_true",
                    help="start a new run in a run folder that holds one: its checkpoints and exported "
@@ -390,7 +391,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- serve
 def _add_serve(sub: argparse._SubParsersAction) -> None:
-    d = api.ServeSettings()
+    d = serve.ServeSettings()
     p = sub.add_parser("serve", help="web page and HTTP API for upscaling (needs the 'serve' extra)",
                        description="A page to upscale images in the browser, and POST /api/upscale, GET /api/models, "
                                    "/healthz, /metrics, /docs. Listens on this machine only unless --host says "
@@ -400,8 +401,10 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", metavar="NAME|PATH", help=f"default model: shipped name or weights file (default "
                                                          f"{api.DEFAULT_MODEL}); shipped weights are offered too")
     p.add_argument("--device", default=d.device, metavar="auto|cpu|cuda:N", help="where the model runs")
-    p.add_argument("--precision", default=d.precision, choices=("auto", "fp32", "bf16", "fp16"),
+    p.add_argument("--precision", default=d.precision, choices=api.option_choices("precision"),
                    help="auto: fp32 on CPU, bf16/fp16 on CUDA")
+    p.add_argument("--backend", default=d.backend, choices=api.option_choices("backend"),
+                   help="inference engine (default auto: torch)")
     p.add_argument("--max-pixels", type=int, default=d.max_pixels, metavar="N",
                    help=f"most pixels of an input image, checked before decoding (default {d.max_pixels})")
     p.add_argument("--max-upload-mb", type=float, default=d.max_upload_mb, metavar="MB",
@@ -421,10 +424,10 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    api.serve(host=args.host, port=args.port, model=args.model, device=args.device, precision=args.precision,
-              max_pixels=args.max_pixels, max_upload_mb=args.max_upload_mb, queue=args.queue, workers=args.workers,
-              timeout=args.timeout, header_timeout=args.header_timeout, upload_timeout=args.upload_timeout,
-              min_upload_kbps=args.min_upload_kbps)
+    serve.run(host=args.host, port=args.port, model=args.model, device=args.device, precision=args.precision,
+              backend=args.backend, max_pixels=args.max_pixels, max_upload_mb=args.max_upload_mb, queue=args.queue,
+              workers=args.workers, timeout=args.timeout, header_timeout=args.header_timeout,
+              upload_timeout=args.upload_timeout, min_upload_kbps=args.min_upload_kbps)
     return 0
 
 

@@ -90,25 +90,8 @@ def convert(tp: Any, value: Any, where: str) -> Any:
             except SrganError as exc:
                 errors.append(str(exc))
         raise SrganError(errors[0] if errors else f"{where}: bad value {value!r}")
-    if origin is Literal:
-        allowed = typing.get_args(tp)
-        if value not in allowed:
-            raise SrganError(f"{where}: expected one of {', '.join(map(str, allowed))}, got {_short(value)}")
-        return value
-    if origin is list:
-        (item,) = typing.get_args(tp)
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            value = [value]  # a single folder or milestone
-        if not isinstance(value, (list, tuple)):
-            raise SrganTypeError(f"{where}: expected a list, got {_short(value)}")
-        return [convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        _, value_tp = typing.get_args(tp)
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            raise SrganTypeError(f"{where}: expected a mapping, got {_short(value)}")
-        return {str(k): convert(value_tp, v, f"{where}.{k}") for k, v in value.items()}
+    if origin in (Literal, list, dict):
+        return _convert_container(origin, tp, value, where)
     if tp is Any:
         return value
     if tp is bool:
@@ -135,6 +118,28 @@ def convert(tp: Any, value: Any, where: str) -> Any:
     elif tp is str and isinstance(value, str):
         return value
     raise SrganTypeError(f"{where}: expected {_type_name(tp)}, got {_short(value)}")
+
+
+def _convert_container(origin: Any, tp: Any, value: Any, where: str) -> Any:
+    """`convert` for Literal[...], list[...] and dict[str, ...]."""
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise SrganError(f"{where}: expected one of {', '.join(map(str, allowed))}, got {_short(value)}")
+        return value
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            value = [value]  # a single folder or milestone
+        if not isinstance(value, (list, tuple)):
+            raise SrganTypeError(f"{where}: expected a list, got {_short(value)}")
+        return [convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    _, value_tp = typing.get_args(tp)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise SrganTypeError(f"{where}: expected a mapping, got {_short(value)}")
+    return {str(k): convert(value_tp, v, f"{where}.{k}") for k, v in value.items()}
 
 
 def _short(value: Any) -> str:

@@ -37,7 +37,7 @@ from srgan.imaging.imresize import imresize
 from srgan.imaging.io import LoadedImage, read_8bit
 from srgan.imaging.quantize import to_uint8
 from srgan.inference.cache import build_runner
-from srgan.inference.options import UpscaleOptions, parse_tile
+from srgan.inference.options import UpscaleOptions
 from srgan.inference.upscale import upscale_loaded
 
 log = logging.getLogger(__name__)
@@ -71,12 +71,12 @@ def lanczos_upscaler(scale: int) -> Upscaler:
 
 
 def model_upscaler(name_or_path: Any, scale: int, *, device: str = "auto", precision: str = "fp32",
-                   tile: int | str | None = "auto") -> Upscaler:
+                   tile: int | str | None = "auto", options: UpscaleOptions | None = None) -> Upscaler:
     """A generator (name, weights or `.onnx` file, or a built `Runner`) run by the inference engine
     exactly as `srgan upscale` runs it (`build_runner`: batch norm folded, device and precision;
     `upscale_loaded`: tiles, gray images replicated to RGB and averaged back to one channel), its
-    output rounded to uint8."""
-    options = UpscaleOptions(model=name_or_path, tile=tile, device=device, precision=precision)
+    output rounded to uint8. `options` (made once for many models) replaces device, precision and tile."""
+    options = options or UpscaleOptions(tile=tile, device=device, precision=precision)
     runner = build_runner(name_or_path, device=options.device, precision=options.precision)
     if runner.scale != scale:
         raise SrganError(f"model {name_or_path!r} upscales x{runner.scale}, but --scale is {scale}")
@@ -345,12 +345,12 @@ def evaluate(models: Sequence[str], datasets: Sequence[str | Path], scale: int, 
     chosen = parse_metrics(metrics)
     if niqe_model is not None and chosen is not None and "niqe" not in chosen:
         chosen.append("niqe")
-    engine = {"device": device, "precision": precision, "tile": parse_tile(tile)}
+    options = UpscaleOptions(device=device, precision=precision, tile=tile)  # refused here, before any model loads
     mode, listed = _inputs(datasets, lr_folders, scale)  # fail fast on a missing folder or pair
     border = crop if crop is not None else (scale if mode == "synthetic" else 0)
     scorer = Scorer(chosen, reference=mode != "no-reference", crop=border, device=resolve_device(device),
                     niqe_model=niqe_model, weights=metric_weights)
-    upscalers = {spec: make_upscaler(spec, scale, **engine) for spec in models}
+    upscalers = {spec: make_upscaler(spec, scale, options=options) for spec in models}
     results = EvalResults(scale=scale, models=list(models), datasets=[name for name, _ in listed],
                           metrics=scorer.metrics, mode=mode, crop=border)
     for name, paths in listed:

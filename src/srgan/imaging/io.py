@@ -40,7 +40,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from srgan.errors import SrganError, one_line
 from srgan.files import atomic_write, existing_file
-from srgan.imaging.formats import output_format
+from srgan.imaging.formats import ImageFormat, output_format, writable_formats
 from srgan.imaging.quantize import to_uint8, to_uint16
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,19 @@ class LoadedImage:
         return dataclasses.replace(self, **changes)
 
 
+class NotAnImage(SrganError):
+    """The bytes are no image any reader knows (or there are none)."""
+
+
+class TooManyPixels(SrganError):
+    """More pixels than the limit, seen in the header before any pixel is decoded; `size` is None when
+    Pillow itself refused the header as a decompression bomb."""
+
+    def __init__(self, message: str, size: tuple[int, int] | None = None) -> None:
+        super().__init__(message)
+        self.size = size
+
+
 def max_pixels() -> int | None:
     env = os.environ.get("SRGAN_MAX_PIXELS")
     if env:
@@ -96,14 +109,15 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
     return _decode(path, str(path)).replace(path=path)
 
 
-def decode_image(data: bytes, name: str = "upload") -> LoadedImage:
-    """The bytes of an image file (an upload) read exactly as `read_image` reads a file, in memory."""
+def decode_image(data: bytes, name: str = "upload", *, limit: int | None = None) -> LoadedImage:
+    """The bytes of an image file (an upload) read exactly as `read_image` reads a file, in memory;
+    `limit`: the most pixels its header may announce (default `max_pixels()`), checked before decoding."""
     if not data:
-        raise SrganError(f"{name}: empty file (0 bytes)")
-    return _decode(bytes(data), name)
+        raise NotAnImage(f"{name}: empty file (0 bytes)")
+    return _decode(bytes(data), name, limit)
 
 
-def _decode(source: Path | bytes, path: str) -> LoadedImage:
+def _decode(source: Path | bytes, path: str, limit: int | None = None) -> LoadedImage:
     if ImageFile.LOAD_TRUNCATED_IMAGES:  # someone relaxed Pillow globally: we still refuse half images
         log.debug("ImageFile.LOAD_TRUNCATED_IMAGES is set; truncated files may be read partially")
     try:
@@ -111,7 +125,7 @@ def _decode(source: Path | bytes, path: str) -> LoadedImage:
             warnings.simplefilter("ignore")  # decoders' notes on damaged metadata: the file reads, or is refused
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with _reader(source) as file, Image.open(file) as im:
-                _check_still_and_size(im, path)
+                _check_still_and_size(im, path, limit)
                 if im.mode in ("RGB", "RGBA", "LA") and _raw_bits(im) == 16:
                     if im.format in ("PNG", "TIFF"):
                         return _read_16bit(source, path, im)
@@ -124,9 +138,9 @@ def _decode(source: Path | bytes, path: str) -> LoadedImage:
             raise
         raise SrganError(f"{path}: {exc}") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise SrganError(f"{path}: refused as a possible decompression bomb ({one_line(exc)})") from exc
+        raise TooManyPixels(f"{path}: refused as a possible decompression bomb ({one_line(exc)})") from exc
     except UnidentifiedImageError as exc:
-        raise SrganError(f"{path}: not an image file that can be read") from exc
+        raise NotAnImage(f"{path}: not an image file that can be read") from exc
     except MemoryError as exc:
         raise SrganError(f"{path}: not enough memory to decode this image") from exc
     except Exception as exc:  # decoders of hostile files raise anything (zlib.error, struct.error, ...)
@@ -213,44 +227,39 @@ def encode_image(image: LoadedImage, format: str, *, quality: int | None = None,
     return buffer.getvalue()
 
 
-def _check_writable(path: str | os.PathLike, image: LoadedImage, fmt: str, quality: int | None) -> None:
-    if image.alpha is not None and fmt == "JPEG":
-        raise SrganError(f"{path}: JPEG cannot store the alpha channel; write png, webp or tiff instead")
+def _check_writable(path: str | os.PathLike, image: LoadedImage, fmt: ImageFormat, quality: int | None) -> None:
+    if image.alpha is not None and not fmt.alpha:
+        others = [row.name for row in writable_formats() if row.alpha]
+        raise SrganError(f"{path}: {fmt.label or fmt.name} cannot store the alpha channel; write "
+                         f"{', '.join(others[:-1])} or {others[-1]} instead")
     if quality is not None and not 1 <= quality <= 100:
         raise SrganError(f"quality must be between 1 and 100, got {quality}")
 
 
-def _save(target: str | BinaryIO, image: LoadedImage, fmt: str, quality: int | None, strip_metadata: bool,
+def _save(target: str | BinaryIO, image: LoadedImage, fmt: ImageFormat, quality: int | None, strip_metadata: bool,
           path: str | os.PathLike) -> None:
-    """Encode `image` into `target` (a file name or a binary file object)."""
+    """Encode `image` into `target` (a file name or a binary file object) as its format's row says."""
     icc = None if strip_metadata else image.icc_profile
     exif = None if strip_metadata else image.exif
-    if image.bit_depth == 16 and fmt in ("JPEG", "WEBP"):
-        log.info("%s: %s stores 8 bits per channel", path, fmt)
+    if image.bit_depth == 16 and 16 not in fmt.bit_depths:
+        log.info("%s: %s stores 8 bits per channel", path, fmt.pillow)
         image = image.replace(bit_depth=8)
     elif image.bit_depth == 16 and not (image.gray and image.alpha is None):  # beyond Pillow: PNG or TIFF
-        if fmt == "PNG":
+        if fmt.pillow == "PNG":
             _write_png16(target, image, icc, exif)
         else:
             _write_tiff16(target, image, icc)
         return
     im = to_pil(image)
-    if fmt == "WEBP" and im.mode in ("L", "LA"):  # WebP has no gray modes
+    if not fmt.gray and im.mode in ("L", "LA"):  # e.g. WebP has no gray modes
         im = im.convert("RGBA" if im.mode == "LA" else "RGB")
     options: dict[str, object] = {}
     if icc:
         options["icc_profile"] = icc
     if exif:
         options["exif"] = exif
-    if fmt == "JPEG":
-        options.update(quality=quality or 95, subsampling=0 if (quality or 95) >= 90 else 2)
-    elif fmt == "WEBP":
-        options.update(quality=quality or 95, lossless=quality == 100)
-    elif fmt == "PNG":
-        options.update(compress_level=6)
-    elif fmt == "TIFF":
-        options.update(compression="tiff_deflate")
-    im.save(target, format=fmt, **options)
+    options.update(fmt.save_options(quality))
+    im.save(target, format=fmt.pillow, **options)
 
 
 # ---------------------------------------------------------------- helpers
@@ -276,15 +285,15 @@ def _exif_of(im: Image.Image) -> Image.Exif:
     return kept
 
 
-def _check_still_and_size(im: Image.Image, path: str) -> None:
+def _check_still_and_size(im: Image.Image, path: str, limit: int | None = None) -> None:
     frames = getattr(im, "n_frames", 1)
     if getattr(im, "is_animated", False) and frames > 1:
         raise SrganError(f"{path}: animated or multi-page image with {frames} frames is not supported; "
                          "extract the frame to upscale first")
-    limit = max_pixels()
+    limit = max_pixels() if limit is None else limit
     if limit is not None and im.width * im.height > limit:
-        raise SrganError(f"{path}: {im.width}x{im.height} has more than {limit:,d} pixels, refused as a possible "
-                         "decompression bomb (raise SRGAN_MAX_PIXELS if you trust the file)")
+        raise TooManyPixels(f"{path}: {im.width}x{im.height} has more than {limit:,d} pixels, refused as a possible "
+                            "decompression bomb (raise SRGAN_MAX_PIXELS if you trust the file)", im.size)
 
 
 def _raw_bits(im: Image.Image) -> int:

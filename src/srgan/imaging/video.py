@@ -84,13 +84,13 @@ def is_animation(path: str | Path) -> bool:
     """An animated GIF or PNG (more than one frame, read from the header by Pillow)."""
     from PIL import Image
 
-    if Path(path).suffix.lower() not in ANIMATION_SUFFIXES:
-        return False
+    if Path(path).suffix.lower() not in ANIMATION_SUFFIXES or not Path(path).is_file():
+        return False  # a FIFO would block here; the image reader names what it is
     try:
         with Image.open(path) as im:
             return bool(getattr(im, "is_animated", False))
-    except (OSError, SyntaxError, ValueError):
-        return False
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return False  # the image reader refuses it in one line when the file is read
 
 
 def container_format(path: str | Path) -> str:

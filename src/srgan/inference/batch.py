@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -277,27 +278,10 @@ def run_jobs(jobs: list[Job], runner: Runner, options: UpscaleOptions, *, strict
             reads.append((job, readers.submit(_read, job)))
 
     def finish(job: Job, rec: FileRecord, future: Future) -> None:
-        try:
-            rec.end, rec.out_bytes = future.result()
-            rec.status = "done"
-            summary.done.append(job.target)
-            summary.megapixels += rec.out_size[0] * rec.out_size[1] / 1e6
-        except SrganError as exc:
-            if strict and (job.name in str(exc) or str(job.target) in str(exc)):
-                raise
-            if strict:  # the message of a single input names it, as the summary line of a batch does
-                raise SrganError(f"{job.name}: {exc}") from exc
-            rec.end, rec.error = time.time(), str(exc).removeprefix(f"{job.source}: ") if job.source else str(exc)
-            log.warning("skipped %s: %s", job.name, rec.error)
-            summary.skipped.append((job.name, rec.error))
+        _settle(job, rec, future, summary, strict)
         rec.seconds = rec.end - rec.start
         if record is not None:
-            try:
-                record(rec)
-            except SrganError as exc:  # the run's record is lost from here on: stop, keeping what is done
-                last = f" (the last: {summary.done[-1]})" if summary.done else ""
-                raise SrganError(f"{exc}: stopped; {len(summary.done)} file(s) done before it are kept{last}, "
-                                 "the others not started") from exc
+            _record(record, rec, summary)
         if on_file is not None:
             on_file(job, rec.error)
         bar.set_postfix_str(f"{summary.megapixels / max(time.perf_counter() - start, 1e-9):.2f} MP/s", refresh=False)
@@ -309,18 +293,8 @@ def run_jobs(jobs: list[Job], runner: Runner, options: UpscaleOptions, *, strict
         while reads:
             job, future = reads.popleft()
             read_next()
-            rec = FileRecord(input=str(job.source or job.name), output=str(job.target), status="failed",
-                             start=time.time())
-            try:
-                rec.start, image, rec.in_bytes = future.result()
-                rec.in_size = [image.width, image.height]
-                result = upscale_loaded(image, runner, options, progress=progress and not many)
-                rec.out_size = [result.width, result.height]
-                outcome = writers.submit(_write, job, result, options, overwrite)
-            except SrganError as exc:
-                outcome = Future()
-                outcome.set_exception(exc)
-            writes.append((job, rec, outcome))
+            writes.append(_upscale_job(job, future, runner, options, writers, progress=progress and not many,
+                                       overwrite=overwrite))
             while len(writes) > ahead or (writes and writes[0][2].done()):
                 finish(*writes.popleft())
         while writes:
@@ -331,6 +305,51 @@ def run_jobs(jobs: list[Job], runner: Runner, options: UpscaleOptions, *, strict
         bar.close()
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _upscale_job(job: Job, read: Future, runner: Runner, options: UpscaleOptions, writers: Any, *,
+                 progress: bool, overwrite: bool) -> tuple[Job, FileRecord, Future]:
+    """The job's record and the future of its write, once its image is read and upscaled (a failure
+    so far is the future's exception)."""
+    rec = FileRecord(input=str(job.source or job.name), output=str(job.target), status="failed", start=time.time())
+    try:
+        rec.start, image, rec.in_bytes = read.result()
+        rec.in_size = [image.width, image.height]
+        result = upscale_loaded(image, runner, options, progress=progress)
+        rec.out_size = [result.width, result.height]
+        outcome = writers.submit(_write, job, result, options, overwrite)
+    except SrganError as exc:
+        outcome = Future()
+        outcome.set_exception(exc)
+    return job, rec, outcome
+
+
+def _record(record: Callable[[FileRecord], None], rec: FileRecord, summary: Summary) -> None:
+    """`rec` into the run's record (the manifest); when that fails the record is lost from here on,
+    so the run stops in one line naming what is done (kept)."""
+    try:
+        record(rec)
+    except SrganError as exc:
+        last = f" (the last: {summary.done[-1]})" if summary.done else ""
+        raise SrganError(f"{exc}: stopped; {len(summary.done)} file(s) done before it are kept{last}, "
+                         "the others not started") from exc
+
+
+def _settle(job: Job, rec: FileRecord, write: Future, summary: Summary, strict: bool) -> None:
+    """The job's outcome into its record and the summary; with `strict` a failure is raised."""
+    try:
+        rec.end, rec.out_bytes = write.result()
+        rec.status = "done"
+        summary.done.append(job.target)
+        summary.megapixels += rec.out_size[0] * rec.out_size[1] / 1e6
+    except SrganError as exc:
+        if strict and (job.name in str(exc) or str(job.target) in str(exc)):
+            raise
+        if strict:  # the message of a single input names it, as the summary line of a batch does
+            raise SrganError(f"{job.name}: {exc}") from exc
+        rec.end, rec.error = time.time(), str(exc).removeprefix(f"{job.source}: ") if job.source else str(exc)
+        log.warning("skipped %s: %s", job.name, rec.error)
+        summary.skipped.append((job.name, rec.error))
 
 
 def _read(job: Job) -> tuple[float, LoadedImage, int | None]:

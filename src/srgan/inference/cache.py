@@ -9,9 +9,7 @@ once load it once; the server owns one cache, `srgan.api` a default one.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -24,8 +22,8 @@ from torch import nn
 
 from srgan.errors import SrganError
 from srgan.hardware import resolve_device, resolve_precision
+from srgan.inference.backends import build_on, register_backend, resolve_backend
 from srgan.inference.engine import prepare_model
-from srgan.inference.options import BACKENDS
 from srgan.inference.tiling import FEATHER_PAD, tiled_forward
 from srgan.models.weights import DEFAULT_MODEL
 
@@ -40,6 +38,11 @@ class Runner:
     dtype: torch.dtype
     in_channels: int = 3
     name: str = ""
+
+    @classmethod
+    def wrap(cls, model: Any, device: torch.device, dtype: torch.dtype, name: str = "") -> Runner:
+        """A runner for a callable that says its scale and channels (`.config` or `.scale`)."""
+        return cls(model, _scale_of(model), device, dtype, _in_channels(model), name)
 
     def __call__(self, image: torch.Tensor, *, tile: int | str | None, tile_pad: int | None,
                  progress: bool = False) -> torch.Tensor:
@@ -56,14 +59,18 @@ class Runner:
 def build_runner(model: Any = None, *, device: str | torch.device = "auto", precision: str = "auto",
                  backend: str = "auto") -> Runner:
     """A `Runner` for a `Generator`, an exported-model runner, a weights file, an `.onnx` file or a
-    shipped name. Backend `auto`: OpenVINO for `.onnx` files where it is installed (it runs int8
-    models fast, see `openvino_backend`), else ONNX Runtime; torch for everything else."""
+    shipped name, on a registered backend (`srgan.inference.backends`). Backend `auto`: OpenVINO for
+    `.onnx` files where it is installed (it runs int8 models fast, see `openvino_backend`), else ONNX
+    Runtime; torch for everything else."""
     if isinstance(model, Runner):
         return model
     model = DEFAULT_MODEL if model is None else model
-    backend = resolve_backend(backend, model)
-    if backend != "torch":
-        return _exported_runner(model, backend, device, precision)
+    return build_on(resolve_backend(backend, model), model, device=device, precision=precision)
+
+
+@register_backend("torch")
+def torch_runner(model: Any, *, device: str | torch.device, precision: str) -> Runner:
+    """A generator (or weights file, or shipped name) made ready by `engine.prepare_model`."""
     dev = resolve_device(device)
     dtype = resolve_precision(precision, dev)
     if isinstance(model, (str, os.PathLike)):
@@ -75,23 +82,6 @@ def build_runner(model: Any = None, *, device: str | torch.device = "auto", prec
     else:
         raise SrganError(f"model must be a generator, a weights file or a name, got {type(model).__name__}")
     return Runner(prepare_model(model, dev, dtype), _scale_of(model), dev, dtype, _in_channels(model), name)
-
-
-def resolve_backend(backend: str, model: Any) -> str:
-    """`auto` made concrete for `model`; an `.onnx` file cannot run on torch."""
-    from srgan.inference.onnx_backend import ExportedModel
-
-    exported = isinstance(model, ExportedModel) or (isinstance(model, (str, os.PathLike))
-                                                    and str(model).lower().endswith(".onnx"))
-    if backend == "auto":
-        if not exported:
-            return "torch"
-        return "openvino" if importlib.util.find_spec("openvino") is not None else "onnxruntime"
-    if backend not in BACKENDS:
-        raise SrganError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if backend == "torch" and exported:
-        raise SrganError(f"{model}: an ONNX model runs on the onnxruntime or openvino backend, not torch")
-    return backend
 
 
 class ModelCache:
@@ -144,40 +134,3 @@ def _file_key(model: str | os.PathLike) -> tuple:
         stat = path.stat()
         return str(path.resolve()), stat.st_mtime_ns, stat.st_size
     return (str(model),)
-
-
-def _exported_runner(model: Any, backend: str, device: str | torch.device, precision: str) -> Runner:
-    """ONNX Runtime (fp32, on the CPU or its CUDA provider if installed) or OpenVINO (CPU, fp32 or
-    bf16). An `.onnx` file is used as is; a generator or weights file is exported to a temporary
-    `.onnx`, which the runtime has read once it exists, so the file is removed at once."""
-    from srgan.inference.onnx_backend import ExportedModel, OnnxRunner, export_onnx
-
-    cpu = torch.device("cpu")
-    if backend == "onnxruntime":
-        if precision not in ("auto", "fp32"):
-            raise SrganError(f"the onnxruntime backend runs fp32 models; got precision {precision!r}")
-        load = OnnxRunner
-    else:
-        from srgan.inference.openvino_backend import OpenVinoRunner
-
-        if str(device) not in ("auto", "cpu"):
-            raise SrganError(f"the openvino backend runs on the CPU; got device {device!r}")
-        dtype = resolve_precision(precision, cpu)
-        load = lambda path: OpenVinoRunner(path, dtype=dtype)
-    if isinstance(model, ExportedModel):
-        session, name = model, type(model).__name__
-    elif isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(".onnx"):
-        session, name = load(model), str(model)
-        if session.scale is None:
-            raise SrganError(f"{model}: ONNX file without srgan metadata (export it with `srgan export`)")
-    else:
-        if isinstance(model, nn.Module):
-            generator, name = model, type(model).__name__
-        else:
-            from srgan.models.weights import load_model
-
-            generator, name = load_model(model), str(model)
-        with tempfile.TemporaryDirectory(prefix="srgan-onnx-") as tmp:
-            session = load(export_onnx(generator, Path(tmp) / "model.onnx"))
-    # tiles go in as float32 whatever the runtime computes in (bf16 would round the 8-bit input)
-    return Runner(session, session.scale or _scale_of(session), cpu, torch.float32, _in_channels(session), name)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from srgan.hardware import NAMES, resolve_device, resolve_precision
-from srgan.inference.fuse import fold_batch_norms, inplace_prelus
+from srgan.models.fuse import fold_batch_norms, inplace_prelus
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,9 @@ import itertools
 import json
 import logging
 import os
+import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ import torch
 
 from srgan.errors import SrganError, one_line
 from srgan.files import atomic_write
+from srgan.inference.backends import register_backend
+from srgan.inference.cache import Runner
 from srgan.inference.onnx_check import (
     ARCHITECTURE_KEY,
     CONFIG_KEY,
@@ -36,8 +39,9 @@ from srgan.inference.onnx_check import (
     parse_metadata,
 )
 from srgan.models.generator import Generator
+from srgan.models.weights import load_model
 
-__all__ = ["PRECISION_KEY", "ExportedModel", "OnnxRunner", "export_onnx"]
+__all__ = ["PRECISION_KEY", "ExportedModel", "OnnxRunner", "export_onnx", "exported_runner"]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +99,7 @@ class ExportedModel:
     runs (`onnx_check.CheckedGraph`); a fixed-shape model runs in windows of its size
     (`run_in_windows`); a runtime's failure is one line."""
 
+    exported = True  # what `backends.is_exported` asks
     scale: int | None
     in_channels: int | None
     architecture: str | None
@@ -230,3 +235,32 @@ def _quiet(*names: str) -> Iterator[None]:
 def _providers(ort: Any) -> list[str]:
     available = ort.get_available_providers()
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+
+
+@register_backend("onnxruntime", takes_onnx=True, auto=1)
+def onnxruntime_runner(model: Any, *, device: str | torch.device, precision: str) -> Runner:
+    """ONNX Runtime: fp32, on the CPU or its CUDA provider if installed."""
+    if precision not in ("auto", "fp32"):
+        raise SrganError(f"the onnxruntime backend runs fp32 models; got precision {precision!r}")
+    return exported_runner(model, OnnxRunner)
+
+
+def exported_runner(model: Any, load: Callable[[str | os.PathLike], ExportedModel]) -> Runner:
+    """A `Runner` over an exported model made by `load` (path -> runner). An `.onnx` file is used as is;
+    a generator or weights file is exported to a temporary `.onnx`, which the runtime has read once it
+    exists, so the file is removed at once. Tiles go in as float32 whatever the runtime computes in
+    (bf16 would round the 8-bit input)."""
+    if isinstance(model, ExportedModel):
+        session, name = model, type(model).__name__
+    elif isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(".onnx"):
+        session, name = load(model), str(model)
+        if session.scale is None:
+            raise SrganError(f"{model}: ONNX file without srgan metadata (export it with `srgan export`)")
+    else:
+        if isinstance(model, torch.nn.Module):
+            generator, name = model, type(model).__name__
+        else:
+            generator, name = load_model(model), str(model)
+        with tempfile.TemporaryDirectory(prefix="srgan-onnx-") as tmp:
+            session = load(export_onnx(generator, Path(tmp) / "model.onnx"))
+    return Runner.wrap(session, torch.device("cpu"), torch.float32, name)

@@ -28,7 +28,7 @@ CONFIG_KEY = "srgan_config"
 ARCHITECTURE_KEY = "srgan_architecture"
 CONTEXT_KEY = "srgan_context"
 GRID_KEY = "srgan_input_multiple"
-PRECISION_KEY = "srgan_precision"  # "int8" for a quantised model (`srgan.inference.quantize`)
+PRECISION_KEY = "srgan_precision"  # "int8" for a quantised model (`srgan.export.quantize`)
 MAX_VALUE_CHARS = 1 << 16
 """Longest metadata value read: srgan writes a few hundred characters."""
 MAX_SCALE, MAX_GRID, MAX_CONTEXT = 16, 64, 1 << 16

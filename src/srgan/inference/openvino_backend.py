@@ -5,19 +5,23 @@ OpenVINO reads srgan's ONNX files directly (its metadata arrives as the model's 
 runtime info), so one exported file, fp32 or int8, runs on ONNX Runtime and on OpenVINO alike.
 Why a second runtime: on the CPU it runs an int8 QDQ model with fused integer convolutions
 (measured 3-4x its fp32 speed on the 2-core AVX-512 CPU), where ONNX Runtime cannot fuse the
-convolutions whose outputs srgan keeps in float (`srgan.inference.quantize` says why it does).
+convolutions whose outputs srgan keeps in float (`srgan.export.quantize` says why it does).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from typing import Any
 
 import numpy as np
 import torch
 
 from srgan.errors import SrganError, one_line
-from srgan.hardware import NAMES
-from srgan.inference.onnx_backend import ExportedModel
+from srgan.hardware import NAMES, resolve_precision
+from srgan.inference.backends import register_backend
+from srgan.inference.cache import Runner
+from srgan.inference.onnx_backend import ExportedModel, exported_runner
 from srgan.inference.onnx_check import CheckedGraph
 
 _HINTS = {torch.float32: "f32", torch.bfloat16: "bf16"}
@@ -56,3 +60,12 @@ class OpenVinoRunner(ExportedModel):
         request = self.compiled.create_infer_request()
         result = request.infer({0: array})
         return np.array(result[self.compiled.output(0)], copy=True)
+
+
+@register_backend("openvino", takes_onnx=True, auto=0, available=lambda: importlib.util.find_spec("openvino") is not None)
+def openvino_runner(model: Any, *, device: str | torch.device, precision: str) -> Runner:
+    """OpenVINO on the CPU, fp32 or bf16."""
+    if str(device) not in ("auto", "cpu"):
+        raise SrganError(f"the openvino backend runs on the CPU; got device {device!r}")
+    dtype = resolve_precision(precision, torch.device("cpu"))
+    return exported_runner(model, lambda path: OpenVinoRunner(path, dtype=dtype))

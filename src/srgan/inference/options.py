@@ -13,14 +13,16 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from srgan import hardware
 from srgan.errors import SrganError
+from srgan.imaging.formats import writable_formats
+from srgan.inference.backends import backend_names
 from srgan.inference.colorfix import METHODS as COLOR_FIXES
 from srgan.inference.lowpass import LowPass, parse_lowpass
+from srgan.inference.tiling import MIN_TILE
 
 ALPHA_MODES = ("model", "bicubic")
-BACKENDS = ("auto", "torch", "onnxruntime", "openvino")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-OUTPUT_FORMATS = ("png", "jpg", "webp", "tiff")
+PRECISIONS = ("auto", *hardware.PRECISIONS)
 MAX_OUTSCALE = 16
 
 
@@ -61,21 +63,21 @@ class UpscaleOptions:
         set_("tile", parse_tile(self.tile))
         set_("lowpass", parse_lowpass(self.lowpass))
         if self.outscale is not None:
-            set_("outscale", _number("outscale", self.outscale))
+            set_("outscale", number("outscale", self.outscale))
             if not 0 < self.outscale <= MAX_OUTSCALE:
                 raise SrganError(f"outscale must be between 0 and {MAX_OUTSCALE}, got {self.outscale:g}")
         if self.tile_pad is not None:
-            set_("tile_pad", _whole("tile_pad", self.tile_pad, minimum=0))
+            set_("tile_pad", whole("tile_pad", self.tile_pad, minimum=0))
         if self.quality is not None:
-            set_("quality", _whole("quality", self.quality, minimum=1))
+            set_("quality", whole("quality", self.quality, minimum=1))
             if self.quality > 100:
                 raise SrganError(f"quality must be between 1 and 100, got {self.quality}")
-        for name, allowed in (("precision", PRECISIONS), ("backend", BACKENDS), ("color_fix", COLOR_FIXES),
+        for name, allowed in (("precision", PRECISIONS), ("backend", backend_names()), ("color_fix", COLOR_FIXES),
                               ("alpha", ALPHA_MODES)):
             set_(name, _choice(name, getattr(self, name), allowed))
         if self.format is not None:
-            fmt = _choice("format", self.format, (*OUTPUT_FORMATS, "jpeg", "tif"))
-            set_("format", {"jpeg": "jpg", "tif": "tiff"}.get(fmt, fmt))
+            names = {name: row.name for row in writable_formats() for name in (row.name, *row.aliases)}
+            set_("format", names[_choice("format", self.format, tuple(names))])
         if not isinstance(self.device, str):
             set_("device", str(self.device))
         if not isinstance(self.strip_metadata, bool):
@@ -88,12 +90,21 @@ class UpscaleOptions:
         return dataclasses.replace(self, **changes)
 
 
+def option_choices(name: str) -> tuple[str, ...]:
+    """The values an option with a fixed set of choices takes, from the one table of each choice (for
+    the CLI's `choices=`): precision, backend, color_fix, alpha or format."""
+    tables = {"precision": lambda: PRECISIONS, "backend": backend_names, "color_fix": lambda: tuple(COLOR_FIXES),
+              "alpha": lambda: ALPHA_MODES, "format": lambda: tuple(row.name for row in writable_formats())}
+    return tables[name]()
+
+
 def field_names() -> list[str]:
     return [f.name for f in dataclasses.fields(UpscaleOptions)]
 
 
 def parse_tile(tile: int | str | None) -> int | str | None:
-    """'auto', None / 'none' / 0 (whole image) or a positive number of pixels (also as text)."""
+    """'auto', None / 'none' / 0 (whole image) or at least `MIN_TILE` pixels (also as text): the one
+    check of a tile, so the tiling code trusts what it is given."""
     if tile is None or tile == "auto":
         return tile
     if isinstance(tile, str):
@@ -105,6 +116,8 @@ def parse_tile(tile: int | str | None) -> int | str | None:
         tile = int(text)
     if isinstance(tile, bool) or not isinstance(tile, int) or tile < 0:
         raise SrganError(f"tile must be auto or a number of pixels, got {tile!r}")
+    if 0 < tile < MIN_TILE:
+        raise SrganError(f"tile must be auto, 0 (the whole image) or at least {MIN_TILE} pixels, got {tile}")
     return tile or None
 
 
@@ -115,20 +128,22 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
     return text
 
 
-def _number(name: str, value: Any) -> float:
+def number(name: str, value: Any) -> float:
+    """`value` as a finite float (also from text), else an `SrganError` naming `name`."""
     if isinstance(value, bool):
         raise SrganError(f"{name} must be a number, got {value!r}")
     try:
-        number = float(value)
+        found = float(value)
     except (TypeError, ValueError) as exc:
         raise SrganError(f"{name} must be a number, got {value!r}") from exc
-    if not math.isfinite(number):
+    if not math.isfinite(found):
         raise SrganError(f"{name} must be a finite number, got {value!r}")
-    return number
+    return found
 
 
-def _whole(name: str, value: Any, *, minimum: int) -> int:
-    number = _number(name, value)
-    if number != int(number) or number < minimum:
+def whole(name: str, value: Any, *, minimum: int) -> int:
+    """`value` as an int of at least `minimum` (also from text such as \"8\" or 8.0)."""
+    found = number(name, value)
+    if found != int(found) or found < minimum:
         raise SrganError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    return int(number)
+    return int(found)

@@ -61,7 +61,8 @@ def tiled_forward(model: Callable[[torch.Tensor], torch.Tensor], image: torch.Te
         follow its parameters, so `device`/`dtype` only matter for other callables) or any callable
         tensor -> tensor, such as `onnx_backend.OnnxRunner`. Its `context()` gives the receptive
         field and `in_channels` the channels it takes; without `context` `tile_pad` must be given.
-    tile: LR tile side; None = whole image in one pass; "auto" = `auto_tile(...)`.
+    tile: LR tile side (at least `MIN_TILE`, as `options.parse_tile` checked); None = whole image in
+        one pass; "auto" = `auto_tile(...)`.
     tile_pad: LR context around each tile; None = the receptive-field radius (exact result), or
         `FEATHER_PAD` with blended overlaps when the model's context is unbounded.
     batch: tiles per forward pass (tiles of equal padded shape only).
@@ -94,8 +95,6 @@ def tiled_forward(model: Callable[[torch.Tensor], torch.Tensor], image: torch.Te
     if tile == "auto":
         tile = auto_tile(model, (height, width), scale=scale, tile_pad=pad, device=device, dtype=dtype,
                          batch=batch)
-    elif tile is not None and (not isinstance(tile, int) or tile < MIN_TILE):
-        raise SrganError(f"tile must be 'auto' or an integer of at least {MIN_TILE}, got {tile!r}")
     image = image.float() if image.dtype != torch.float32 else image
     return halve_tile_on_cuda_oom(
         lambda size: _run_tiles(model, image, scale=scale, tile=size, pad=pad, exact=exact, device=device,

@@ -25,7 +25,5 @@ def build_loss(name: str, **options: Any) -> Any:
 
 def is_adversarial(name: str) -> bool:
     """Whether `name` is an adversarial loss (needs a discriminator) rather than a content loss."""
-    from srgan.losses.adversarial import AdversarialLoss
-
     factory = LOSSES.get(name)
-    return inspect.isclass(factory) and issubclass(factory, AdversarialLoss)
+    return inspect.isclass(factory) and getattr(factory, "adversarial", False) is True

@@ -54,7 +54,7 @@ class GeneratorConfig:
 
     def folds_into(self, other: GeneratorConfig) -> bool:
         """Whether this network, once its batch norms are folded into its convolutions
-        (`srgan.inference.fuse.fold_batch_norms`, exact), is the network of `other`: then `model.init`
+        (`srgan.models.fuse.fold_batch_norms`, exact), is the network of `other`: then `model.init`
         may start an `other` run from these weights. Architectures with a batch-norm switch say so."""
         return False
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from srgan.errors import SrganError
-from srgan.inference.fuse import conv_before_pixel_shuffle
+from srgan.models.fuse import conv_before_pixel_shuffle
 from srgan.models.generator import (
     MAX_CHANNELS,
     MAX_DEPTH,

@@ -8,8 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pickle
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,8 @@ from srgan.files import atomic_write, existing_file
 from srgan.models.foreign import detect
 from srgan.models.generator import Generator, GeneratorConfig
 from srgan.models.registry import build, config_from_dict, names, preset_config
+from srgan.runfiles import resume_state
+from srgan.runfiles.safe_load import safe_torch_load
 
 FORMAT = "srgan-generator-1"
 OLD_ARCHITECTURE = "srresnet"
@@ -284,8 +284,6 @@ def _read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     if path.suffix.lower() == ".safetensors":
         from safetensors.torch import load_file
 
-        from srgan.training import resume_state
-
         meta = read_metadata(path)
         if meta.get("format") == resume_state.FORMAT:
             run = resume_state.load_resume_state(path)
@@ -336,19 +334,3 @@ def _run_metadata(config: Any, iteration: Any, path: Path) -> dict[str, Any]:
     model = config.get("model")
     return {"preset": model.get("preset") if isinstance(model, dict) else None, "iterations": iteration,
             "training_config": config}
-
-
-def safe_torch_load(path: str | os.PathLike, what: str = "PyTorch weights file") -> Any:
-    """`torch.load` with `weights_only=True`: a pickle that names any other Python object (the way a
-    malicious file runs code when unpickled) is refused before anything is built from it. Every
-    failure is one line naming the file (never torch's advice to load it unsafely)."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        culprit = re.search(r"GLOBAL ([\w.]+)", str(exc), re.IGNORECASE)
-        if culprit is None:  # not a pickle at all (an image, an ONNX file): torch names the first bad byte
-            raise SrganError(f"{path}: not a {what} (neither a PyTorch zip file nor a pickle of tensors)") from exc
-        raise SrganError(f"{path}: refused: it holds Python objects other than tensors ({culprit.group(1)}), which "
-                         "could run code when loaded; srgan reads only tensors (torch.load weights_only=True)") from exc
-    except Exception as exc:  # a truncated or foreign file: say which one
-        raise SrganError(f"{path}: not a readable {what} ({type(exc).__name__}: {one_line(exc)[:200]})") from exc

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from srgan.api import SrganError, UpscaleOptions
+from srgan.imaging.formats import format_names, writable_formats
 from srgan.serve.errors import ServeError
 from srgan.serve.models import ModelCatalog
 
@@ -21,7 +22,7 @@ FIELD_HELP = {
     "color_fix": "none | hist | lowfreq: pull colours back to the input's",
     "lowpass": "none | ideal:R | gaussian:S | butterworth:C,N | gradient:R0,R1, radii as fractions of Nyquist",
     "alpha": "model | bicubic: how transparency is upscaled",
-    "format": "png | jpg | webp | tiff (default: the input's format if one of these, else png)",
+    "format": f"{' | '.join(format_names())} (default: the input's format if one of these, else png)",
     "quality": "JPEG / WebP quality 1-100 (default 95; WebP 100 is lossless)",
     "strip_metadata": "true: do not copy the ICC profile and EXIF",
 }
@@ -41,3 +42,9 @@ def request_options(fields: Mapping[str, str], base: UpscaleOptions, catalog: Mo
         return base.replace(**values)
     except SrganError as exc:
         raise ServeError(422, str(exc), reason="bad_option") from exc
+
+
+def format_options() -> str:
+    """The `<option>`s of the page's format list: the writable formats browsers show."""
+    return "".join(f'<option value="{row.name}">{row.label or row.name}</option>'
+                   for row in writable_formats() if row.browser)

@@ -12,12 +12,9 @@ from urllib.parse import quote
 
 from srgan import api
 from srgan.api import ModelCache, SrganError, UpscaleOptions
-from srgan.imaging.formats import FORMAT_SUFFIX
-from srgan.imaging.io import decode_image, encode_image
+from srgan.imaging.formats import find_format, format_written_for
+from srgan.imaging.io import NotAnImage, TooManyPixels, decode_image, encode_image
 from srgan.serve.errors import ServeError
-
-MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "tiff": "image/tiff"}
-_WRITTEN_AS_READ = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "TIFF": "tiff"}  # other inputs answer PNG
 
 
 @dataclass
@@ -33,11 +30,20 @@ class Result:
 
 def upscale_upload(data: bytes, filename: str, options: UpscaleOptions, cache: ModelCache,
                    max_pixels: int) -> Result:
-    """The output file for an upload; 422 when it cannot be decoded or upscaled as asked, or when the
-    output would have more than `max_pixels` x scale^2 pixels."""
+    """The output file for an upload. Its header is read once, against `max_pixels` (--max-pixels), before
+    any pixel is decoded: 415 when it is no image, 422 over the limit; 422 too when it cannot be decoded
+    or upscaled as asked, or when the output would have more than `max_pixels` x scale^2 pixels."""
     start = time.perf_counter()
     try:
-        image = decode_image(data, filename)
+        image = decode_image(data, filename, limit=max_pixels)
+    except NotAnImage as exc:
+        raise ServeError(415, "not an image that can be read (PNG, JPEG, WebP, TIFF, BMP, GIF, ...)",
+                         reason="bad_type") from exc
+    except TooManyPixels as exc:
+        width, height = exc.size or (0, 0)
+        message = (f"{width}x{height} is {width * height:,d} pixels, more than the limit of {max_pixels:,d} "
+                   "(--max-pixels)" if exc.size else str(exc).removeprefix(f"{filename}: "))
+        raise ServeError(422, message, reason="too_many_pixels", limit=("max_pixels", max_pixels)) from exc
     except SrganError as exc:
         raise ServeError(422, str(exc), reason="corrupt") from exc
     try:
@@ -50,12 +56,12 @@ def upscale_upload(data: bytes, filename: str, options: UpscaleOptions, cache: M
                                   f"x {runner.scale}^2): choose a smaller outscale", reason="too_many_pixels",
                              limit=("max_pixels", max_pixels))
         result = api.upscale(image, options=options, cache=cache)
-        fmt = options.format or _WRITTEN_AS_READ.get(image.format or "", "png")
-        body = encode_image(result, fmt, quality=options.quality, strip_metadata=options.strip_metadata)
+        fmt = find_format(options.format) if options.format else format_written_for(image.format) or find_format("png")
+        body = encode_image(result, fmt.name, quality=options.quality, strip_metadata=options.strip_metadata)
     except SrganError as exc:
         raise ServeError(422, str(exc), reason="unprocessable") from exc
-    name = f"{Path(filename).stem or 'upload'}_x{scale:g}{FORMAT_SUFFIX[fmt]}"
-    return Result(body, MEDIA_TYPES[fmt], name, scale, result.width, result.height, time.perf_counter() - start)
+    name = f"{Path(filename).stem or 'upload'}_x{scale:g}{fmt.suffixes[0]}"
+    return Result(body, fmt.media_type, name, scale, result.width, result.height, time.perf_counter() - start)
 
 
 def content_disposition(filename: str) -> str:

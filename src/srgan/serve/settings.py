@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from srgan.errors import SrganError
-from srgan.inference.options import _number, _whole
+from srgan.inference.backends import backend_names
+from srgan.inference.options import number, whole
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,7 @@ class ServeSettings:
     """host / port: where to listen (port 0: any free port). Only loopback unless told otherwise.
     model: shipped weights name or weights file offered as the default (None: the default model);
         the shipped weights are offered too.
-    device / precision: where and how the model runs (as in `UpscaleOptions`).
+    device / precision / backend: where and how the model runs (as in `UpscaleOptions`).
     max_pixels: the most pixels an input image may have (its header is checked before decoding);
         an output may have at most max_pixels x scale^2.
     max_upload_mb: the most bytes a request body may have, in MiB.
@@ -35,6 +36,7 @@ class ServeSettings:
     model: str | None = None
     device: str = "auto"
     precision: str = "auto"
+    backend: str = "auto"
     max_pixels: int = 4_000_000
     max_upload_mb: float = 20.0
     queue: int = 8
@@ -48,16 +50,18 @@ class ServeSettings:
         set_ = lambda name, value: object.__setattr__(self, name, value)
         if not isinstance(self.host, str) or not self.host.strip():
             raise SrganError(f"host must be a host name or address, got {self.host!r}")
-        set_("port", _whole("port", self.port, minimum=0))
+        set_("port", whole("port", self.port, minimum=0))
         if self.port > 65535:
             raise SrganError(f"port must be between 0 and 65535, got {self.port}")
-        set_("max_pixels", _whole("max_pixels", self.max_pixels, minimum=1))
-        set_("queue", _whole("queue", self.queue, minimum=0))
-        set_("workers", _whole("workers", self.workers, minimum=1))
+        set_("max_pixels", whole("max_pixels", self.max_pixels, minimum=1))
+        set_("queue", whole("queue", self.queue, minimum=0))
+        set_("workers", whole("workers", self.workers, minimum=1))
         set_("max_upload_mb", _positive("max_upload_mb", self.max_upload_mb))
         set_("timeout", _positive("timeout", self.timeout))
         for name in ("header_timeout", "upload_timeout", "min_upload_kbps"):
             set_(name, _positive(name, getattr(self, name)))
+        if self.backend not in backend_names():
+            raise SrganError(f"backend must be one of {', '.join(backend_names())}, got {self.backend!r}")
         if self.model is not None:
             set_("model", str(self.model))
 
@@ -83,7 +87,7 @@ class ServeSettings:
 
 
 def _positive(name: str, value: Any) -> float:
-    number = _number(name, value)
-    if number <= 0:
+    found = number(name, value)
+    if found <= 0:
         raise SrganError(f"{name} must be a positive number, got {value!r}")
-    return number
+    return found

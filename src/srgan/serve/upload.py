@@ -1,21 +1,18 @@
 """What a client sends to `/api/upscale`, read and checked before any pixel is decoded.
 
 The body is read into memory under a hard cap (`--max-upload-mb`): no temporary file is written, and
-a body that announces or reaches more is answered 413 at that point. The image header is then opened
-with Pillow (`Image.open` reads the header only) to refuse what is not an image (415) and what has
-more pixels than `--max-pixels` (422), so a decompression bomb is never decoded.
+a body that announces or reaches more is answered 413 at that point. Its image header is read once,
+when it is decoded (`job.upscale_upload`): what is not an image is 415 and what has more pixels than
+`--max-pixels` 422, before any pixel is decoded, so a decompression bomb never is.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import time
-import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from PIL import Image, UnidentifiedImageError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
@@ -73,30 +70,6 @@ async def read_upload(request: Request, limits: BodyLimits) -> Upload:
         return Upload(await upload.read(), upload.filename or "upload", fields)
     finally:
         await form.close()
-
-
-def check_header(data: bytes, max_pixels: int) -> tuple[int, int]:
-    """(width, height) from the image header; 415 when it is no image, 422 over `max_pixels`."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # notes on damaged metadata: decode_image reads or refuses the file
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                width, height = im.size
-    except UnidentifiedImageError as exc:
-        raise ServeError(415, "not an image that can be read (PNG, JPEG, WebP, TIFF, BMP, GIF, ...)",
-                         reason="bad_type") from exc
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ServeError(422, f"refused as a possible decompression bomb ({one_line(exc)})",
-                         reason="too_many_pixels", limit=("max_pixels", max_pixels)) from exc
-    except Exception as exc:  # header parsers of hostile uploads raise anything (struct.error, IndexError, ...)
-        raise ServeError(422, f"corrupt image header ({type(exc).__name__}: {one_line(exc)})",
-                         reason="corrupt") from exc
-    if width * height > max_pixels:
-        raise ServeError(422, f"{width}x{height} is {width * height:,d} pixels, more than the limit of "
-                              f"{max_pixels:,d} (--max-pixels)", reason="too_many_pixels",
-                         limit=("max_pixels", max_pixels))
-    return width, height
 
 
 class ClientGone(Exception):

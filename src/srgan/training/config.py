@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from srgan.errors import SrganError, one_line
 from srgan.files import existing_file, os_reason
+from srgan.hardware import PRECISIONS
 from srgan.options import REQUIRED, check_options, convert, from_dict, parameters
 from srgan.registry import Registry
 
@@ -94,7 +95,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     log_every: int = 100
     seed: int = 0
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 where native (srgan.hardware)
+    precision: Literal[("auto", *PRECISIONS)] = "auto"  # auto: bf16 where native (srgan.hardware's table)
     channels_last: bool = True
     ema: float = 0.0  # EMA decay of the generator weights; 0 disables it
     grad_clip: float = 0.0  # max global gradient norm; 0 disables it
@@ -144,7 +145,10 @@ def _pixel_mse() -> dict[str, dict[str, Any] | None]:
 class Config:
     """`losses`: {term name: {type, weight (default 1), options...}}; the generator minimises the
     weighted sum of the terms, and the term names label them in the log. `discriminator`: None for
-    phase 1 (no adversary), else {type, options...}; a GAN run needs one adversarial loss term."""
+    phase 1 (no adversary), else {type, options...}; a GAN run needs one adversarial loss term.
+
+    Validated when made (`validate`), from YAML or in Python alike, and trusted after that: change a
+    made config with `dataclasses.replace`, which validates the new one."""
 
     name: str = "run"
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -156,6 +160,9 @@ class Config:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
     recursive: RecursiveConfig = field(default_factory=RecursiveConfig)
+
+    def __post_init__(self) -> None:
+        validate(self)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -187,9 +194,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         except (yaml.YAMLError, RecursionError):
             value = text
         _set_dotted(raw, key.strip(), value)
-    config = from_dict(Config, raw)
-    validate(config)
-    return config
+    return from_dict(Config, raw)  # validated as it is made
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -276,12 +281,14 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
 
 def validate(config: Config) -> None:
     """Cross-field checks that single types cannot express; the generator overrides, loss terms and
-    discriminator are checked against their registries and stored with their values converted."""
+    discriminator are checked against their registries and stored with their values converted, and
+    the generator config of the run is resolved (once: `generator_config`)."""
     from srgan.models.registry import PRESETS
 
     base = PRESETS.get(config.model.preset, "model.preset")()
     config.model.generator = check_options(type(base), config.model.generator, prefix="model.generator.",
                                            partial=True)
+    config._generator = base.replace(**config.model.generator)
     scale = data_scale(config)
     if config.data.hr_crop <= 0 or config.data.hr_crop % scale:
         raise SrganError(f"data.hr_crop: must be a positive multiple of the scale {scale}, got {config.data.hr_crop}")
@@ -383,9 +390,8 @@ def _typed(registry: Registry, spec: Any, where: str, weighted: bool = False) ->
 
 
 def generator_config(config: Config) -> Any:
-    from srgan.models.registry import preset_config
-
-    return preset_config(config.model.preset, **config.model.generator)
+    """The run's generator config: the preset with the overrides, resolved when the config was made."""
+    return config._generator
 
 
 def data_scale(config: Config) -> int:

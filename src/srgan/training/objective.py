@@ -19,15 +19,15 @@ from srgan.training.config import Config
 def build_discriminator_from_config(config: Config) -> nn.Module:
     from srgan.models.discriminators import DISCRIMINATORS
 
-    options = dict(config.discriminator)
-    return DISCRIMINATORS.build(options.pop("type"), options, prefix="discriminator.")
+    options = dict(config.discriminator)  # checked and converted when the config was made
+    return DISCRIMINATORS.get(options.pop("type"))(**options)
 
 
 def _build_term(term: dict[str, Any], name: str) -> Any:
     from srgan.losses.registry import LOSSES
 
-    options = {k: v for k, v in term.items() if k not in ("type", "weight")}
-    return LOSSES.build(term["type"], options, prefix=f"losses.{name}.")
+    options = {k: v for k, v in term.items() if k not in ("type", "weight")}  # checked when the config was made
+    return LOSSES.get(term["type"], f"losses.{name}.type")(**options)
 
 
 class GeneratorObjective(nn.Module):

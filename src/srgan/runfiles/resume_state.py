@@ -23,6 +23,7 @@ import torch
 
 from srgan.errors import SrganError, one_line
 from srgan.files import atomic_write, existing_file
+from srgan.runfiles.checkpoint import load_checkpoint
 
 FORMAT = "srgan-resume-1"
 WARMUP = 500
@@ -89,10 +90,8 @@ def warmup_factor(iteration: int, start: int | None, length: int = WARMUP) -> fl
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m srgan.training.resume_state CHECKPOINT OUT.safetensors`: compact a full checkpoint."""
+    """`python -m srgan.runfiles.resume_state CHECKPOINT OUT.safetensors`: compact a full checkpoint."""
     import argparse
-
-    from srgan.training.checkpoint import load_checkpoint
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("checkpoint")

@@ -18,6 +18,7 @@ import torch
 
 from srgan.errors import SrganError
 from srgan.files import atomic_write, existing_file, remove_stale_temps, writable_folder
+from srgan.runfiles.safe_load import safe_torch_load
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^ckpt_(\d+)\.pt$")
@@ -76,8 +77,6 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    from srgan.models.weights import safe_torch_load
-
     path = existing_file(path, "checkpoint")
     state = safe_torch_load(path, "srgan checkpoint")
     if not isinstance(state, dict) or "iteration" not in state or "generator" not in state:
