@@ -76,6 +76,8 @@ def test_every_config_trains_a_few_iterations(path, shared, vgg_weights, tmp_pat
     if deep:  # the shared partial VGG19 stops at conv3_4 / relu3_4 (srgan_x4.yaml: relu5_4, esrgan_x4.yaml: conv5_4)
         extra.append(f"losses.perceptual.layers={{{deep[0][:-3]}3_4: 1.0}}")
     args = _small(shared, vgg_weights, extra, perceptual=(perceptual or {}).get("network", bool(perceptual)))
+    if "convs" in ((raw.get("model") or {}).get("generator") or {}):  # a Compact network: convs, not blocks
+        args = ["model.generator.convs=1" if a == "model.generator.blocks=1" else a for a in args]
     assert main(["train", "-c", str(path), *args, "--out", str(tmp_path)]) == 0
     exported = tmp_path / "generator.safetensors"
     model = srgan.load_model(exported)
