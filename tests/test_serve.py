@@ -237,7 +237,8 @@ def test_models_health_and_metrics(client):
     assert names[0] == "tiny_x4.safetensors" and api.DEFAULT_MODEL in names
     assert all("spec" not in m for m in models["models"])  # no server path leaks to clients
     assert models["models"][0] == {"name": "tiny_x4.safetensors", "scale": 4, "parameters": 10375,
-                                   "description": "weights file tiny_x4.safetensors", "shipped": False, "default": True}
+                                   "description": "weights file tiny_x4.safetensors", "shipped": False, "default": True,
+                                   "strength": False}
     health = client.get("/healthz").json()
     assert health["status"] == "ok" and health["queue"]["capacity"] == 2
     assert health["limits"] == {"max_upload_mb": 0.05, "max_pixels": 4096, "timeout": 30.0}
@@ -261,7 +262,7 @@ def test_page_and_docs_need_no_network(client):
     schema = client.get("/openapi.json").json()
     form = schema["paths"]["/api/upscale"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert set(form["properties"]) == {"file", "model", "outscale", "color_fix", "lowpass", "alpha", "format",
-                                       "quality", "strip_metadata"}
+                                       "quality", "strip_metadata", "strength"}
     assert client.get("/redoc").status_code == 404  # ReDoc would load from a CDN
 
 

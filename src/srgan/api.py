@@ -75,7 +75,7 @@ def _options(options: UpscaleOptions | None, fields: dict[str, Any]) -> UpscaleO
 def get_runner(options: UpscaleOptions, cache: ModelCache | None = None) -> Runner:
     """The model of `options` ready to run, from `cache` (default: the process-wide one)."""
     return (cache if cache is not None else _CACHE).runner(options.model, device=options.device, precision=options.precision,
-                                    backend=options.backend)
+                                    backend=options.backend, strength=options.strength)
 
 
 # ---------------------------------------------------------------- upscale

@@ -101,6 +101,9 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
                         f"its EMA weights) or an .onnx file from `srgan export` (default: {api.DEFAULT_MODEL})")
     p.add_argument("--outscale", type=float, metavar="FLOAT",
                    help="final size as a factor of the input (default: the model's scale)")
+    p.add_argument("--strength", type=float, metavar="0..1",
+                   help="GAN texture strength: the GAN model's weights blended with those of the PSNR model it was "
+                        "trained from (1: the GAN model, 0: smooth; srgan_x4 and srgan_real_x4 only)")
     p.add_argument("--tile", default="auto", metavar="auto|N",
                    help="LR tile side in pixels, 0 for the whole image (default: auto, fits memory)")
     p.add_argument("--tile-pad", type=int, metavar="N",
@@ -188,7 +191,8 @@ def _run_upscale(args: argparse.Namespace) -> int:
     options = api.UpscaleOptions(
         model=args.model, outscale=args.outscale, tile=args.tile, tile_pad=args.tile_pad, device=args.device,
         precision=args.precision, backend=args.backend, color_fix=args.color_fix, lowpass=args.lowpass,
-        alpha=args.alpha, format=args.format, quality=args.quality, strip_metadata=args.strip_metadata)
+        alpha=args.alpha, format=args.format, quality=args.quality, strip_metadata=args.strip_metadata,
+        strength=args.strength)
     if not args.demo and api.is_video_job(args.inputs, recursive=args.recursive):
         return _run_video(args, options)
     if args.demo:

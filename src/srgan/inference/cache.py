@@ -25,6 +25,7 @@ from srgan.hardware import resolve_device, resolve_precision
 from srgan.inference.backends import build_on, register_backend, resolve_backend
 from srgan.inference.engine import prepare_model
 from srgan.inference.tiling import FEATHER_PAD, tiled_forward
+from srgan.models.interpolation import blended_model
 from srgan.models.weights import DEFAULT_MODEL
 
 
@@ -93,16 +94,19 @@ class ModelCache:
         self._lock = threading.Lock()
 
     def runner(self, model: Any = None, *, device: str | torch.device = "auto", precision: str = "auto",
-               backend: str = "auto") -> Runner:
+               backend: str = "auto", strength: float | None = None) -> Runner:
+        """The runner of `model` (`strength`: a shipped GAN model blended with its PSNR partner,
+        `srgan.models.interpolation`), built once per model file, device, precision, backend and strength."""
         if not isinstance(model, (str, os.PathLike, type(None))):
             return build_runner(model, device=device, precision=precision, backend=backend)
         model = DEFAULT_MODEL if model is None else model
-        key = (*_file_key(model), str(device), str(precision), backend)
+        key = (*_file_key(model), str(device), str(precision), backend, strength)
         with self._lock:
             if key in self._runners:
                 self._runners.move_to_end(key)
                 return self._runners[key]
-            runner = build_runner(model, device=device, precision=precision, backend=backend)
+            source = model if strength is None else blended_model(str(model), strength)
+            runner = build_runner(source, device=device, precision=precision, backend=backend)
             self._runners[key] = runner
             while len(self._runners) > self.size:
                 self._runners.popitem(last=False)

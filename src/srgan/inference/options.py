@@ -20,6 +20,8 @@ from srgan.inference.backends import backend_names
 from srgan.inference.colorfix import METHODS as COLOR_FIXES
 from srgan.inference.lowpass import LowPass, parse_lowpass
 from srgan.inference.tiling import MIN_TILE
+from srgan.models.interpolation import strength_partner
+from srgan.models.weights import DEFAULT_MODEL
 
 ALPHA_MODES = ("model", "bicubic")
 PRECISIONS = ("auto", *hardware.PRECISIONS)
@@ -42,6 +44,8 @@ class UpscaleOptions:
     alpha: model | bicubic (how transparency is upscaled).
     format: output format png | jpg | webp | tiff (None: the input's).  quality: JPEG/WebP 1-100.
     strip_metadata: do not copy ICC profile and EXIF into the output.
+    strength: 0..1 for a shipped GAN model with a PSNR partner (`srgan.models.interpolation`): the
+        blend of the two networks' weights, 1 the GAN model, 0 its PSNR model; None: the model as it is.
     """
 
     model: Any = None
@@ -57,6 +61,7 @@ class UpscaleOptions:
     format: str | None = None
     quality: int | None = None
     strip_metadata: bool = False
+    strength: float | None = None
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)
@@ -82,6 +87,11 @@ class UpscaleOptions:
             set_("device", str(self.device))
         if not isinstance(self.strip_metadata, bool):
             raise SrganError(f"strip_metadata must be true or false, got {self.strip_metadata!r}")
+        if self.strength is not None:
+            set_("strength", number("strength", self.strength))
+            if not 0 <= self.strength <= 1:
+                raise SrganError(f"strength must be between 0 and 1, got {self.strength:g}")
+            strength_partner(DEFAULT_MODEL if self.model is None else self.model)  # refused here if it has none
 
     def replace(self, **changes: Any) -> UpscaleOptions:
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})

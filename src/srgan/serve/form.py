@@ -1,7 +1,7 @@
 """Form fields of `/api/upscale` -> one `UpscaleOptions`, which validates them (a mistake is 422).
 
 The fields say what result the client wants: model (a name from `/api/models`), outscale, color_fix,
-lowpass, alpha, format, quality, strip_metadata. How it is computed (device, precision, backend,
+lowpass, alpha, format, quality, strip_metadata, strength. How it is computed (device, precision, backend,
 tile, tile_pad) is the server's choice, so no client can ask for a whole-image run that exhausts
 memory, or for another device. Empty fields count as not sent, as HTML forms send them.
 """
@@ -25,6 +25,8 @@ FIELD_HELP = {
     "format": f"{' | '.join(format_names())} (default: the input's format if one of these, else png)",
     "quality": "JPEG / WebP quality 1-100 (default 95; WebP 100 is lossless)",
     "strip_metadata": "true: do not copy the ICC profile and EXIF",
+    "strength": "0-1: GAN texture strength, for models whose /api/models entry has strength: true "
+                "(their weights blended with the PSNR model they were trained from; 1 = the GAN model)",
 }
 _FLAGS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
 

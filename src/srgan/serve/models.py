@@ -55,9 +55,15 @@ class ModelCatalog:
         return self.models[name].spec
 
     def describe(self) -> dict[str, Any]:
+        from srgan.models.interpolation import strength_partner
+
         models = []
         for model in self.models.values():
             info = asdict(model)
             info.pop("spec")  # a server path is no business of the client's
-            models.append({**info, "default": model.name == self.default})
+            try:  # whether the model takes a strength (it has a shipped PSNR partner)
+                strength = bool(model.shipped and strength_partner(model.name))
+            except SrganError:
+                strength = False
+            models.append({**info, "default": model.name == self.default, "strength": strength})
         return {"default": self.default, "models": models}
