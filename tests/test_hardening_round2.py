@@ -467,6 +467,26 @@ def _upscale(port: int, png: bytes) -> tuple[int, bytes]:
     return response.status, body
 
 
+def _read_reply(sock) -> str:
+    """A whole HTTP reply from a raw socket: the head and `content-length` bytes of body, which may
+    arrive in separate segments (or until the server closes)."""
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < _content_length(data):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace")
+
+
+def _content_length(data: bytes) -> int:
+    for line in data.partition(b"\r\n\r\n")[0].split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value.strip())
+    return 0
+
+
 def _metrics(port: int) -> str:
     import urllib.request
 
@@ -490,7 +510,7 @@ def test_slow_uploads_do_not_lock_out_a_normal_client_and_get_408(live_server):
     assert status == 200 and Image.open(io.BytesIO(answer)).size == (48, 40)
     for s in slow:  # answered 408 once the body deadline passes (upload_timeout=3)
         s.settimeout(15)
-        reply = s.recv(4096).decode(errors="replace")
+        reply = _read_reply(s)
         assert reply.startswith("HTTP/1.1 408") and "upload too slow" in reply, reply[:200]
         s.close()
     assert 'srgan_upscale_errors_total{reason="slow_upload"} 3.0' in _metrics(port)
