@@ -36,11 +36,30 @@ def _tile(image: torch.Tensor, top: int, left: int, label: str) -> Image.Image:
     crop = image[:, top:top + SIZE, left:left + SIZE]
     array = crop.permute(1, 2, 0).numpy().astype(np.uint8)
     picture = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).convert("RGB")
-    picture = picture.resize((SIZE * ZOOM, SIZE * ZOOM), Image.NEAREST)
+    return labelled(picture.resize((SIZE * ZOOM, SIZE * ZOOM), Image.NEAREST), label)
+
+
+def labelled(picture: Image.Image, label: str) -> Image.Image:
+    """`picture` under a 14-pixel strip carrying `label`."""
     framed = Image.new("RGB", (picture.width, picture.height + 14), "white")
     framed.paste(picture, (0, 14))
     ImageDraw.Draw(framed).text((2, 1), label, fill="black")
     return framed
+
+
+def grid(rows: list[list[Image.Image]]) -> Image.Image:
+    """Equal-sized tiles in rows and columns, 4 white pixels apart."""
+    width, height = rows[0][0].size
+    sheet = Image.new("RGB", ((width + 4) * len(rows[0]) - 4, (height + 4) * len(rows) - 4), "white")
+    for r, tiles in enumerate(rows):
+        for c, tile in enumerate(tiles):
+            sheet.paste(tile, (c * (width + 4), r * (height + 4)))
+    return sheet
+
+
+def save(sheet: Image.Image, out: Path) -> None:
+    sheet.save(out, optimize=True)
+    print(f"{out}: {sheet.size[0]}x{sheet.size[1]}, {out.stat().st_size // 1024} KB")
 
 
 def render(models: list[str]) -> Image.Image:
@@ -57,12 +76,7 @@ def render(models: list[str]) -> Image.Image:
             tiles.append(_tile(sr, top, left, f"{label} {psnr_y(sr, hr, SCALE):.2f} dB"))
         tiles.append(_tile(hr, top, left, "HR"))
         rows.append(tiles)
-    width, height = rows[0][0].size
-    sheet = Image.new("RGB", ((width + 4) * len(rows[0]) - 4, (height + 4) * len(rows) - 4), "white")
-    for r, tiles in enumerate(rows):
-        for c, tile in enumerate(tiles):
-            sheet.paste(tile, (c * (width + 4), r * (height + 4)))
-    return sheet
+    return grid(rows)
 
 
 def main() -> None:
@@ -71,9 +85,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=shipped, help="names or weight files (x4)")
     parser.add_argument("--out", type=Path, default=HERE / "images" / "models_x4.png")
     args = parser.parse_args()
-    sheet = render(args.models)
-    sheet.save(args.out, optimize=True)
-    print(f"{args.out}: {sheet.size[0]}x{sheet.size[1]}, {args.out.stat().st_size // 1024} KB")
+    save(render(args.models), args.out)
 
 
 if __name__ == "__main__":

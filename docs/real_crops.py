@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from model_crops import grid, labelled, save  # docs/, beside this script
+from PIL import Image
 
 from srgan.evaluation.runner import bicubic_upscaler, model_upscaler
 from srgan.imaging.io import read_8bit
@@ -32,11 +33,7 @@ WINDOWS = [("oldphoto2", 50, 50), ("dped_crop00061", 52, 0), ("building", 20, 20
 
 def _tile(image: torch.Tensor, top: int, left: int, label: str) -> Image.Image:
     crop = image[:, top * SCALE:(top + SIZE) * SCALE, left * SCALE:(left + SIZE) * SCALE]
-    picture = Image.fromarray(crop.permute(1, 2, 0).numpy().astype(np.uint8))
-    framed = Image.new("RGB", (picture.width, picture.height + 14), "white")
-    framed.paste(picture, (0, 14))
-    ImageDraw.Draw(framed).text((2, 1), label, fill="black")
-    return framed
+    return labelled(Image.fromarray(crop.permute(1, 2, 0).numpy().astype(np.uint8)), label)
 
 
 def render(models: list[str]) -> Image.Image:
@@ -49,12 +46,7 @@ def render(models: list[str]) -> Image.Image:
         nearest = lr.repeat_interleave(SCALE, -1).repeat_interleave(SCALE, -2)
         rows.append([_tile(nearest, top, left, f"{name}: input")]
                     + [_tile(upscale(lr), top, left, label) for label, upscale in upscalers])
-    width, height = rows[0][0].size
-    sheet = Image.new("RGB", ((width + 4) * len(rows[0]) - 4, (height + 4) * len(rows) - 4), "white")
-    for r, tiles in enumerate(rows):
-        for c, tile in enumerate(tiles):
-            sheet.paste(tile, (c * (width + 4), r * (height + 4)))
-    return sheet
+    return grid(rows)
 
 
 def main() -> None:
@@ -63,9 +55,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=shipped, help="names or weight files (x4)")
     parser.add_argument("--out", type=Path, default=HERE / "images" / "real_x4.png")
     args = parser.parse_args()
-    sheet = render(args.models)
-    sheet.save(args.out, optimize=True)
-    print(f"{args.out}: {sheet.size[0]}x{sheet.size[1]}, {args.out.stat().st_size // 1024} KB")
+    save(render(args.models), args.out)
 
 
 if __name__ == "__main__":
