@@ -97,3 +97,25 @@ def test_serve_reads_an_uploads_header_once_against_its_one_limit(tiny_weights, 
     assert refused.status_code == 422
     assert refused.json() == {"error": "9x8 is 72 pixels, more than the limit of 64 (--max-pixels)",
                               "limit": {"name": "max_pixels", "value": 64}}
+
+
+def test_serve_looks_the_model_up_once_per_request(tiny_weights, monkeypatch):
+    """The output-size limit and the upscale use the same runner: one cache lookup per request."""
+    pytest.importorskip("fastapi")
+    import io
+
+    from fastapi.testclient import TestClient
+
+    from srgan.serve import ServeSettings, create_app
+
+    lookups = []
+    real_runner = cache.ModelCache.runner
+    monkeypatch.setattr(cache.ModelCache, "runner", lambda self, *a, **k: lookups.append(1) or real_runner(self, *a, **k))
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 6)).save(buffer, "PNG")
+    with TestClient(create_app(ServeSettings(model=tiny_weights))) as client:
+        lookups.clear()  # start-up loads the default model once
+        reply = client.post("/api/upscale", files={"file": ("a.png", buffer.getvalue(), "image/png")},
+                            data={"outscale": "3"})
+    assert reply.status_code == 200 and len(lookups) == 1
+    assert reply.headers["X-Srgan-Size"] == "24x18"

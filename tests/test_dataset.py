@@ -154,11 +154,6 @@ def test_color_jitter_stays_in_range_and_changes_colours(folder):
     assert b.min() >= 0 and b.max() <= 1 and not torch.allclose(a, b)
 
 
-def test_hr_crop_must_be_a_multiple_of_the_scale(folder):
-    with pytest.raises(SrganError, match="multiple of the scale"):
-        TrainPatches(folder, hr_crop=18, scale=4)
-
-
 def test_batches_are_a_function_of_the_iteration_and_ranks_are_disjoint(folder):
     full = list(StepBatchSampler(4, 0, 6))
     resumed = list(StepBatchSampler(4, 3, 6))

@@ -28,6 +28,7 @@ from srgan.inference.batch import Job, Summary
 from srgan.inference.cache import ModelCache, Runner
 from srgan.inference.manifest import ManifestTotals
 from srgan.inference.options import UpscaleOptions, option_choices
+from srgan.inference.upscale import output_size
 from srgan.models.weights import DEFAULT_MODEL, load_model, save_model
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "manifest_summary",
     "one_line",
     "option_choices",
+    "output_size",
     "save_model",
     "train",
     "upscale",
@@ -80,7 +82,7 @@ def get_runner(options: UpscaleOptions, cache: ModelCache | None = None) -> Runn
 
 # ---------------------------------------------------------------- upscale
 def upscale(image: Any, model: Any = None, *, options: UpscaleOptions | None = None, cache: ModelCache | None = None,
-            progress: bool = False, **fields: Any) -> Any:
+            runner: Runner | None = None, progress: bool = False, **fields: Any) -> Any:
     """Super-resolve `image` and return the same kind of object.
 
     image: a PIL image (any mode; P becomes RGB/RGBA, CMYK becomes RGB, I;16 stays 16-bit), a numpy
@@ -92,13 +94,15 @@ def upscale(image: Any, model: Any = None, *, options: UpscaleOptions | None = N
     model: a generator, a weights file, the name of shipped weights (default `DEFAULT_MODEL`), or an
         `.onnx` file from `export_onnx` / `export_int8` (run by OpenVINO or ONNX Runtime).
     options / fields: an `UpscaleOptions`, and any of its fields as keywords (`outscale=2`, `tile=256`).
+    runner: the model already looked up with `get_runner(options)` (the web server checks the output
+        size with it first), instead of looking it up again.
     """
     from srgan.inference.upscale import upscale_image
 
     if model is not None:
         fields["model"] = model
     opts = _options(options, fields)
-    return upscale_image(image, get_runner(opts, cache), opts, progress=progress)
+    return upscale_image(image, runner or get_runner(opts, cache), opts, progress=progress)
 
 
 def upscale_files(inputs: Sequence[str | Path], output: str | Path | None = None, *,

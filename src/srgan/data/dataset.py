@@ -99,7 +99,8 @@ class HRImages:
 
 
 class TrainPatches(torch.utils.data.Dataset):
-    """Sample id -> (LR, HR) float32 CHW tensors in [0, 1]; LR is HR degraded and shrunk `scale` times.
+    """Sample id -> (LR, HR) float32 CHW tensors in [0, 1]; LR is HR degraded and shrunk `scale` times
+    (`hr_crop` a multiple of `scale`: the training config checks it where it enters).
     With `sharpen_hr`, (LR, sharpened HR, HR): the LR is made from the sharpened crop, the content
     losses learn the sharpened target and the discriminator sees the plain crop (Real-ESRGAN)."""
 
@@ -107,8 +108,6 @@ class TrainPatches(torch.utils.data.Dataset):
                  flips: bool = True, rotations: bool = True, jitter: dict[str, float] | None = None,
                  small_images: str = "pad", cache_bytes: int = 2 << 30, quantize_lr: bool = True,
                  degradation: Degradation | None = None, sharpen_hr: bool = False, warn: bool = True) -> None:
-        if hr_crop % scale:
-            raise SrganError(f"the HR crop {hr_crop} must be a multiple of the scale {scale}")
         self.images = HRImages(training_images(folders), min_size=hr_crop, small_images=small_images,
                                cache_bytes=cache_bytes, warn=warn)
         self.hr_crop, self.scale, self.seed = hr_crop, scale, seed

@@ -209,10 +209,10 @@ def _integer_array(pixels: torch.Tensor, bit_depth: int, alpha: torch.Tensor | N
 def write_image(path: str | os.PathLike, image: LoadedImage, *, format: str | None = None,
                 quality: int | None = None, strip_metadata: bool = False, overwrite: bool = False) -> Path:
     """Write `image` atomically (a crash leaves no partial file), keeping alpha, bit depth (where the
-    format has it), ICC profile and EXIF unless `strip_metadata`. `quality` (1-100) is for JPEG/WebP;
-    WebP at 100 is lossless. An existing file is replaced only with `overwrite` (`srgan.files`)."""
+    format has it), ICC profile and EXIF unless `strip_metadata`. `quality` (1-100, checked where it enters:
+    `UpscaleOptions`) is for JPEG/WebP; WebP at 100 is lossless. An existing file is replaced only with `overwrite` (`srgan.files`)."""
     fmt = output_format(path, format)
-    _check_writable(path, image, fmt, quality)
+    _check_writable(path, image, fmt)
     return atomic_write(path, lambda tmp: _save(tmp, image, fmt, quality, strip_metadata, path), overwrite=overwrite)
 
 
@@ -221,19 +221,17 @@ def encode_image(image: LoadedImage, format: str, *, quality: int | None = None,
     """The bytes `write_image` would write for `image` in `format` (png, jpg, webp, tiff), in memory
     (what a web server answers)."""
     fmt = output_format("", format)
-    _check_writable("output", image, fmt, quality)
+    _check_writable("output", image, fmt)
     buffer = io.BytesIO()
     _save(buffer, image, fmt, quality, strip_metadata, "output")
     return buffer.getvalue()
 
 
-def _check_writable(path: str | os.PathLike, image: LoadedImage, fmt: ImageFormat, quality: int | None) -> None:
+def _check_writable(path: str | os.PathLike, image: LoadedImage, fmt: ImageFormat) -> None:
     if image.alpha is not None and not fmt.alpha:
         others = [row.name for row in writable_formats() if row.alpha]
         raise SrganError(f"{path}: {fmt.label or fmt.name} cannot store the alpha channel; write "
                          f"{', '.join(others[:-1])} or {others[-1]} instead")
-    if quality is not None and not 1 <= quality <= 100:
-        raise SrganError(f"quality must be between 1 and 100, got {quality}")
 
 
 def _save(target: str | BinaryIO, image: LoadedImage, fmt: ImageFormat, quality: int | None, strip_metadata: bool,

@@ -94,12 +94,21 @@ def upscale_loaded(image: LoadedImage, runner: Runner, options: UpscaleOptions, 
     if options.lowpass is not None:
         sr = apply_lowpass(sr, options.lowpass)
     if options.outscale is not None and options.outscale != runner.scale:
-        size = (max(1, round(image.height * options.outscale)), max(1, round(image.width * options.outscale)))
+        width, height = output_size(image.width, image.height, runner.scale, options.outscale)
+        size = (height, width)
         sr = _resize(sr, size=size)
         sr_alpha = None if sr_alpha is None else _resize(sr_alpha, size=size)
     if image.gray:
         sr = sr.mean(0, keepdim=True)
     return image.replace(pixels=sr.clamp(0, 1), alpha=None if sr_alpha is None else sr_alpha.clamp(0, 1))
+
+
+def output_size(width: int, height: int, scale: int, outscale: float | None) -> tuple[int, int]:
+    """The (width, height) an image comes out at: x `outscale` when given (rounded, at least 1), else
+    x the model's `scale`."""
+    if outscale is None:
+        return width * scale, height * scale
+    return max(1, round(width * outscale)), max(1, round(height * outscale))
 
 
 def check_pixels(image: LoadedImage) -> None:

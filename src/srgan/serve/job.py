@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from srgan import api
-from srgan.api import ModelCache, SrganError, UpscaleOptions
+from srgan.api import ModelCache, SrganError, UpscaleOptions, output_size
 from srgan.imaging.formats import find_format, format_written_for
 from srgan.imaging.io import NotAnImage, TooManyPixels, decode_image, encode_image
 from srgan.serve.errors import ServeError
@@ -49,13 +49,13 @@ def upscale_upload(data: bytes, filename: str, options: UpscaleOptions, cache: M
     try:
         runner = api.get_runner(options, cache)
         scale = options.outscale if options.outscale is not None else runner.scale
-        width, height = max(1, round(image.width * scale)), max(1, round(image.height * scale))
+        width, height = output_size(image.width, image.height, runner.scale, options.outscale)
         most = max_pixels * runner.scale ** 2
         if width * height > most:
             raise ServeError(422, f"the output would be {width}x{height}, more than {most:,d} pixels (--max-pixels "
                                   f"x {runner.scale}^2): choose a smaller outscale", reason="too_many_pixels",
                              limit=("max_pixels", max_pixels))
-        result = api.upscale(image, options=options, cache=cache)
+        result = api.upscale(image, options=options, runner=runner)
         fmt = find_format(options.format) if options.format else format_written_for(image.format) or find_format("png")
         body = encode_image(result, fmt.name, quality=options.quality, strip_metadata=options.strip_metadata)
     except SrganError as exc:
