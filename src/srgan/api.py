@@ -168,7 +168,9 @@ def upscale_video(inputs: str | Path | Sequence[str | Path], output: str | Path 
     """Upscale video files (or folders / globs of them) with sound, timing and colours kept; each
     output is STEM + SUFFIX + the input's extension next to it, under `output` (a folder), or
     `output` itself for one input. `model` and `options` as in `upscale`; `video`: a `VideoOptions`;
-    `fields`: any field of either (`tile=256`, `codec="h265"`, `crf=20`, `start=10`, `frames=100`). A killed run
+    `fields`: any field of either (`tile=256`, `codec="h265"`, `crf=20`, `start=10`, `frames=100`). Animated
+    GIF / PNG become animated PNG and animated WebP stays animated WebP (Pillow: lossless unless
+    `quality`); an `output` ending in .webp makes any input an animated WebP. A killed run
     rerun with the same arguments resumes from its last finished segment. `shard` splits whole
     files as in `upscale_files`. A failing file is skipped and named in the returned
     `VideoSummary`, unless it is the only input, whose error is raised."""

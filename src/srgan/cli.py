@@ -119,7 +119,8 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", default="model", choices=api.option_choices("alpha"),
                    help="upscale transparency with the model or bicubically")
     p.add_argument("--format", choices=api.option_choices("format"), help="output format (default: the input's)")
-    p.add_argument("--quality", type=int, metavar="Q", help="JPEG/WebP quality 1-100 (default 95; WebP 100 = lossless)")
+    p.add_argument("--quality", type=int, metavar="Q", help="JPEG/WebP quality 1-100 (default 95; WebP 100 = lossless; "
+                                                         "animated WebP: lossless unless given)")
     p.add_argument("--suffix", metavar="SUFFIX", help="added to output names (default: _x{scale})")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--skip-existing", action=argparse.BooleanOptionalAction, default=None,
@@ -148,7 +149,8 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
 
 def _add_video_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("video", "for video inputs (.mp4 .mkv .mov .webm .avi, animated GIF / PNG written as "
-                                      "animated PNG; needs the 'video' extra): sound "
+                                      "animated PNG, animated WebP as animated WebP; needs the 'video' extra, "
+                                      "but for WebP to WebP): sound "
                                       "and subtitles copied, every frame's timestamp, colour tags and rotation kept; "
                                       "a killed run resumes from its last finished segment when rerun")
     g.add_argument("--codec", choices=("h264", "h265", "vp9", "av1", "ffv1", "apng"),

@@ -33,9 +33,12 @@ log = logging.getLogger(__name__)
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 """Suffix -> FFmpeg muxer of the video files srgan reads and writes."""
 VIDEO_SUFFIXES = frozenset(CONTAINERS)
-ANIMATION_SUFFIXES = {".gif": ".png", ".png": ".png", ".apng": ".apng"}
+ANIMATION_SUFFIXES = {".gif": ".png", ".png": ".png", ".apng": ".apng", ".webp": ".webp"}
 """Animated images taken as videos -> the suffix they are written with: APNG, lossless with alpha
-(a GIF holds 256 colours, which would undo the upscaling; FFmpeg here cannot decode animated WebP)."""
+(a GIF holds 256 colours, which would undo the upscaling), and WebP as WebP. FFmpeg here cannot
+decode animated WebP: Pillow reads and writes it (`srgan.imaging.animated_webp`)."""
+COLOUR_TAGS = ("color_primaries", "color_trc", "colorspace", "color_range")
+"""The colour tags of a frame, in `VideoInfo.colour` (0: unspecified)."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ def is_video(path: str | Path) -> bool:
 
 
 def is_animation(path: str | Path) -> bool:
-    """An animated GIF or PNG (more than one frame, read from the header by Pillow)."""
+    """An animated GIF, PNG or WebP (more than one frame, read from the header by Pillow)."""
     from PIL import Image
 
     if Path(path).suffix.lower() not in ANIMATION_SUFFIXES or not Path(path).is_file():
@@ -99,7 +102,7 @@ def container_format(path: str | Path) -> str:
         return "apng"
     if suffix not in CONTAINERS:
         raise SrganError(f"{path}: cannot tell the video container from {suffix or '(no suffix)'!r}; "
-                         f"use {', '.join(sorted(CONTAINERS))} or .png (animated PNG)")
+                         f"use {', '.join(sorted(CONTAINERS))}, .png (animated PNG) or .webp (animated WebP)")
     return CONTAINERS[suffix]
 
 
@@ -113,9 +116,10 @@ class VideoInfo:
     rate: Fraction | None  # the average frame rate, for the encoder and the frame estimate
     frames: int | None  # as the container counts them, else estimated from the duration (the ETA)
     bit_depth: int  # 8 or 16 (decoded as 16-bit RGB when the source has more than 8 bits)
-    alpha: bool  # frames with transparency (animated GIF / PNG)
+    alpha: bool  # frames with transparency (animated GIF / PNG / WebP)
     rotation: int  # counter-clockwise degrees of the display matrix
-    colour: dict[str, int]  # color_primaries, color_trc, colorspace, color_range (FFmpeg's numbers)
+    colour: dict[str, int]  # COLOUR_TAGS -> FFmpeg's numbers
+    loop: int = 0  # times an animation plays (0: forever), where the input says (WebP)
 
 
 def open_video(path: str | Path) -> Any:
@@ -140,8 +144,7 @@ def probe(container: Any, first: Any) -> VideoInfo:
     """`VideoInfo` from the stream header and its first decoded frame (where rotation and colour tags live)."""
     stream = container.streams.video[0]
     depth = max((c.bits for c in first.format.components), default=8)
-    colour = {name: int(getattr(first, name) or getattr(stream.codec_context, name) or 0)
-              for name in ("color_primaries", "color_trc", "colorspace", "color_range")}
+    colour = {name: int(getattr(first, name) or getattr(stream.codec_context, name) or 0) for name in COLOUR_TAGS}
     rate = stream.average_rate or stream.guessed_rate
     frames = stream.frames or None
     if frames is None and rate and container.duration:  # not recorded (Matroska): estimated, for the ETA

@@ -1,5 +1,6 @@
-"""Many files through one model: input collection, output naming, refusals, the overlapped
-read / upscale / write loop and the summary of `srgan upscale`.
+"""Many files through one model: input collection, output naming, refusals, the file source and
+sink that run them through the frame pipeline (`srgan.inference.frames`), and the summary of
+`srgan upscale`.
 
 Safety rules: every output path is planned before any work starts, and the run is refused if an
 output is one of the inputs or two inputs would write the same output. An existing output is
@@ -12,21 +13,20 @@ warning and reported; the caller turns skipped files into a non-zero exit code.
 
 Big jobs: `Shard` gives this process its part of the sorted inputs (torchrun ranks, `--shard I/N`);
 names, collisions and refusals are planned over the whole job, existing outputs over this part only
-(the other parts' outputs appear while it runs). Reading and writing happen in worker threads while
-the model runs, a few images ahead, so memory stays flat.
+(the other parts' outputs appear while it runs). Images are frames of the pipeline that videos go
+through: reading and writing happen in worker threads while the model runs, a few images ahead, so
+memory stays flat.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import logging
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tqdm import tqdm
 
@@ -36,6 +36,7 @@ from srgan.imaging.folders import list_images
 from srgan.imaging.formats import FORMATS, format_suffix
 from srgan.imaging.io import LoadedImage, read_image, write_image
 from srgan.inference.cache import Runner
+from srgan.inference.frames import Frame, run_frames
 from srgan.inference.manifest import FileRecord
 from srgan.inference.options import UpscaleOptions
 from srgan.inference.shard import Shard
@@ -249,79 +250,87 @@ def run_jobs(jobs: list[Job], runner: Runner, options: UpscaleOptions, *, strict
              progress: bool = False, on_file: Callable[[Job, str | None], None] | None = None, io_threads: int = 2,
              record: Callable[[FileRecord], None] | None = None, label: str = "", position: int = 0,
              overwrite: bool = False) -> Summary:
-    """Upscale and write every job. `io_threads` threads read the next images and as many write the
-    finished ones while the model runs (0: everything in this thread, one after the other); at most
-    `io_threads + 1` images wait on each side, so memory stays flat. A failing job is skipped with a
-    warning; with `strict` (a single input) its error is raised instead. In job order, each file is
-    passed to `on_file(job, error or None)` and its `FileRecord` to `record` (the manifest).
-    `progress` shows a bar over the files with MP/s (or over the tiles of a single file), at line
-    `position` and named `label`. An output that exists when it is written (made by another program
-    since `plan` checked) is kept and its job skipped, unless `overwrite`. KeyboardInterrupt stops
-    the run: writes under way finish, queued ones are dropped."""
+    """Upscale and write every job through `srgan.inference.frames.run_frames`: `io_threads` threads
+    read the next images and as many write the finished ones while the model runs (0: everything in
+    this thread, one after the other); at most `io_threads + 1` images wait on each side, so memory
+    stays flat. A failing job is skipped with a warning; with `strict` (a single input) its error is
+    raised instead. In job order, each file is passed to `on_file(job, error or None)` and its
+    `FileRecord` to `record` (the manifest). `progress` shows a bar over the files with MP/s (or over
+    the tiles of a single file), at line `position` and named `label`. An output that exists when it
+    is written (made by another program since `plan` checked) is kept and its job skipped, unless
+    `overwrite`. KeyboardInterrupt stops the run: writes under way finish, queued ones are dropped."""
     if isinstance(io_threads, bool) or not isinstance(io_threads, int) or io_threads < 0:
         raise SrganError(f"io_threads must be a whole number >= 0, got {io_threads!r}")
-    summary = Summary(label=label)
-    start = time.perf_counter()
     many = len(jobs) > 1
-    ahead = io_threads + 1
-    readers = ThreadPoolExecutor(io_threads, "srgan-read") if io_threads else _Inline()
-    writers = ThreadPoolExecutor(io_threads, "srgan-write") if io_threads else _Inline()
-    queue = iter(jobs)
-    reads: deque[tuple[Job, Future]] = deque()
-    writes: deque[tuple[Job, FileRecord, Future]] = deque()
     bar = tqdm(total=len(jobs), desc=label or "images", unit="img", position=position, dynamic_ncols=True,
                disable=not (progress and many))
-
-    def read_next() -> None:
-        job = next(queue, None)
-        if job is not None:
-            reads.append((job, readers.submit(_read, job)))
-
-    def finish(job: Job, rec: FileRecord, future: Future) -> None:
-        _settle(job, rec, future, summary, strict)
-        rec.seconds = rec.end - rec.start
-        if record is not None:
-            _record(record, rec, summary)
-        if on_file is not None:
-            on_file(job, rec.error)
-        bar.set_postfix_str(f"{summary.megapixels / max(time.perf_counter() - start, 1e-9):.2f} MP/s", refresh=False)
-        bar.update()
-
+    source = FileSource(jobs)
+    sink = FileSink(jobs, options, Summary(label=label), strict=strict, overwrite=overwrite, record=record,
+                    on_file=on_file, bar=bar)
     try:
-        for _ in range(ahead):
-            read_next()
-        while reads:
-            job, future = reads.popleft()
-            read_next()
-            writes.append(_upscale_job(job, future, runner, options, writers, progress=progress and not many,
-                                       overwrite=overwrite))
-            while len(writes) > ahead or (writes and writes[0][2].done()):
-                finish(*writes.popleft())
-        while writes:
-            finish(*writes.popleft())
+        run_frames(source, sink, lambda image: upscale_loaded(image, runner, options, progress=progress and not many),
+                   read=source.read, threads=io_threads, skip=(SrganError,), on_frame=sink.finish)
     finally:
-        readers.shutdown(cancel_futures=True)
-        writers.shutdown(cancel_futures=True)
         bar.close()
-    summary.seconds = time.perf_counter() - start
-    return summary
+    sink.summary.seconds = time.perf_counter() - sink.started
+    return sink.summary
 
 
-def _upscale_job(job: Job, read: Future, runner: Runner, options: UpscaleOptions, writers: Any, *,
-                 progress: bool, overwrite: bool) -> tuple[Job, FileRecord, Future]:
-    """The job's record and the future of its write, once its image is read and upscaled (a failure
-    so far is the future's exception)."""
-    rec = FileRecord(input=str(job.source or job.name), output=str(job.target), status="failed", start=time.time())
-    try:
-        rec.start, image, rec.in_bytes = read.result()
+class FileSource:
+    """The image-file frame source: job i is frame i, yielded unread and read by `read` (in reader
+    threads) with the start of its manifest record as the frame's note. A file that cannot be read
+    is a frame carrying the error, which the sink records as skipped in its turn."""
+
+    def __init__(self, jobs: list[Job]) -> None:
+        self.jobs = jobs
+
+    def __iter__(self) -> Iterator[Frame]:
+        return (Frame(index) for index in range(len(self.jobs)))
+
+    def read(self, frame: Frame) -> Frame:
+        job = self.jobs[frame.index]
+        rec = FileRecord(input=str(job.source or job.name), output=str(job.target), status="failed", start=time.time())
+        try:
+            rec.start, image, rec.in_bytes = _read(job)
+        except SrganError as exc:
+            return dataclasses.replace(frame, error=exc, note=rec)
         rec.in_size = [image.width, image.height]
-        result = upscale_loaded(image, runner, options, progress=progress)
-        rec.out_size = [result.width, result.height]
-        outcome = writers.submit(_write, job, result, options, overwrite)
-    except SrganError as exc:
-        outcome = Future()
-        outcome.set_exception(exc)
-    return job, rec, outcome
+        return dataclasses.replace(frame, image=image, note=rec)
+
+
+class FileSink:
+    """The image-file frame sink: `write` (in writer threads) puts each upscaled image atomically at
+    its job's target; `finish` (in job order, in the caller's thread) puts the outcome into the
+    summary, the record (the manifest), `on_file` and the bar, and raises a failure under `strict`."""
+
+    def __init__(self, jobs: list[Job], options: UpscaleOptions, summary: Summary, *, strict: bool, overwrite: bool,
+                 record: Callable[[FileRecord], None] | None, on_file: Callable[[Job, str | None], None] | None,
+                 bar: tqdm) -> None:
+        self.jobs, self.options, self.summary, self.strict, self.overwrite = jobs, options, summary, strict, overwrite
+        self.record, self.on_file, self.bar = record, on_file, bar
+        self.started = time.perf_counter()
+
+    def write(self, frame: Frame) -> None:
+        if frame.error is not None:
+            return
+        rec = frame.note
+        rec.out_size = [frame.image.width, frame.image.height]
+        try:
+            rec.end, rec.out_bytes = _write(self.jobs[frame.index], frame.image, self.options, self.overwrite)
+        except SrganError as exc:  # full disk, no permission, an output made meanwhile: this file is skipped
+            frame.error = exc
+
+    def finish(self, frame: Frame) -> None:
+        job, rec, summary = self.jobs[frame.index], frame.note, self.summary
+        _settle(job, rec, frame.error, summary, self.strict)
+        rec.seconds = rec.end - rec.start
+        if self.record is not None:
+            _record(self.record, rec, summary)
+        if self.on_file is not None:
+            self.on_file(job, rec.error)
+        rate = summary.megapixels / max(time.perf_counter() - self.started, 1e-9)
+        self.bar.set_postfix_str(f"{rate:.2f} MP/s", refresh=False)
+        self.bar.update()
 
 
 def _record(record: Callable[[FileRecord], None], rec: FileRecord, summary: Summary) -> None:
@@ -335,21 +344,20 @@ def _record(record: Callable[[FileRecord], None], rec: FileRecord, summary: Summ
                          "the others not started") from exc
 
 
-def _settle(job: Job, rec: FileRecord, write: Future, summary: Summary, strict: bool) -> None:
+def _settle(job: Job, rec: FileRecord, error: Exception | None, summary: Summary, strict: bool) -> None:
     """The job's outcome into its record and the summary; with `strict` a failure is raised."""
-    try:
-        rec.end, rec.out_bytes = write.result()
+    if error is None:
         rec.status = "done"
         summary.done.append(job.target)
         summary.megapixels += rec.out_size[0] * rec.out_size[1] / 1e6
-    except SrganError as exc:
-        if strict and (job.name in str(exc) or str(job.target) in str(exc)):
-            raise
-        if strict:  # the message of a single input names it, as the summary line of a batch does
-            raise SrganError(f"{job.name}: {exc}") from exc
-        rec.end, rec.error = time.time(), str(exc).removeprefix(f"{job.source}: ") if job.source else str(exc)
-        log.warning("skipped %s: %s", job.name, rec.error)
-        summary.skipped.append((job.name, rec.error))
+        return
+    if strict and (job.name in str(error) or str(job.target) in str(error)):
+        raise error
+    if strict:  # the message of a single input names it, as the summary line of a batch does
+        raise SrganError(f"{job.name}: {error}") from error
+    rec.end, rec.error = time.time(), str(error).removeprefix(f"{job.source}: ") if job.source else str(error)
+    log.warning("skipped %s: %s", job.name, rec.error)
+    summary.skipped.append((job.name, rec.error))
 
 
 def _read(job: Job) -> tuple[float, LoadedImage, int | None]:
@@ -362,18 +370,3 @@ def _write(job: Job, result: LoadedImage, options: UpscaleOptions, overwrite: bo
     path = write_image(job.target, result, format=options.format, quality=options.quality,
                        strip_metadata=options.strip_metadata, overwrite=overwrite)
     return time.time(), path.stat().st_size
-
-
-class _Inline:
-    """Runs each task at once in the calling thread: the executor for `io_threads=0`."""
-
-    def submit(self, fn: Callable, *args: object) -> Future:
-        future: Future = Future()
-        try:
-            future.set_result(fn(*args))
-        except SrganError as exc:  # anything else propagates at once, as it would from a worker's future
-            future.set_exception(exc)
-        return future
-
-    def shutdown(self, **_: object) -> None:
-        pass

@@ -92,6 +92,7 @@ class SegmentWriter:
         self.current: int | None = None
         self._file: BinaryIO | None = None
         self._encoder: Any = None
+        self._frames = 0  # given to the current segment's encoder
 
     def write(self, frame: Frame) -> None:
         index = frame.index // self.length
@@ -103,6 +104,7 @@ class SegmentWriter:
             image = image.replace(pixels=image.pixels[:, :self.encoding.height, :self.encoding.width])
         out = image_to_frame(image, self.encoding.pix_fmt, self.info)
         out.pts, out.time_base = frame.pts, self.info.time_base
+        self._frames += 1
         self._store(self._encoder.encode(out))
 
     def close(self) -> None:
@@ -121,7 +123,7 @@ class SegmentWriter:
 
     def _open(self, index: int) -> None:
         av = require_av()
-        self.current = index
+        self.current, self._frames = index, 0
         self._encoder = av.CodecContext.create(self.encoding.codec, "w")
         self.encoding.configure(self._encoder, self.info)
         self._file = open(self._partial, "wb")  # noqa: SIM115 (closed by _finish or abort)
@@ -130,7 +132,14 @@ class SegmentWriter:
     def _finish(self) -> None:
         if self._file is None:
             return
-        self._store(self._encoder.encode(None))
+        packets = self._encoder.encode(None)
+        if self.encoding.codec == "libx265" and self._frames <= 2:
+            # x265 takes these packets' dts from a member it never sets in an encode of 2 frames or
+            # fewer (Encoder::m_bframeDelayTime, uninitialised): garbage that the muxer refuses at
+            # random. Set to 0, as meant, it gives dts = pts (no reordering in 2 frames).
+            for packet in packets:
+                packet.dts = packet.pts
+        self._store(packets)
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()

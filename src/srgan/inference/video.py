@@ -5,6 +5,11 @@ image -> encode into segments (a thread) -> join with the input's sound by strea
 atomically under the final name. Memory is flat: at most a few frames are in flight and nothing is
 written to disk but the encoded segments.
 
+Decoding is PyAV's, except for animated WebP, which its FFmpeg cannot decode: Pillow's
+(`srgan.imaging.animated_webp`), with the same frame selection. A .webp output is an animated WebP
+written by Pillow in one piece at the end (`srgan.inference.webp_sink`): lossless unless
+`--quality`, the durations and a WebP input's loop count kept, no sound, no segments.
+
 - The tile grid is fixed once per video (`tile="auto"` is resolved on the first frame), so every
   frame is cut the same way: a still scene gives identical frames, and blended tiles (models
   without a bounded receptive field) blend identically, without flicker.
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -26,7 +32,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +42,8 @@ from tqdm import tqdm
 
 from srgan.errors import SrganError, one_line
 from srgan.files import atomic_write, make_folder
+from srgan.imaging.animated_webp import is_webp, webp_frames, webp_info
+from srgan.imaging.io import LoadedImage
 from srgan.imaging.video import (
     ALPHA_FORMATS,
     CODECS,
@@ -52,9 +60,13 @@ from srgan.inference.options import UpscaleOptions
 from srgan.inference.segments import SEGMENT_FORMAT, Encoding, SegmentWriter, finished_segments, join_segments
 from srgan.inference.tiling import FEATHER_PAD, auto_tile
 from srgan.inference.upscale import upscale_loaded
+from srgan.inference.webp_sink import WebpWriter
 
 log = logging.getLogger(__name__)
 
+Decoded = Iterator[tuple[int | None, int | None, Callable[[], LoadedImage]]]
+"""A decoder's frames in order: pts, duration (in the stream's time base) and a callable converting the
+frame to an image, called only for the frames kept, before the next one is taken."""
 _GLOBAL_HEADER = 0x40  # AVFMT_GLOBALHEADER: the container keeps codec headers out of band
 
 
@@ -152,6 +164,8 @@ def upscale_video_file(source: Path, target: Path, runner: Runner, options: Upsc
     started = time.perf_counter()
     if target.exists() and not overwrite:
         raise SrganError(f"{target} already exists: pass --overwrite to replace it")
+    if target.suffix.lower() == ".webp":
+        return _upscale_to_webp(source, target, runner, options, video, overwrite=overwrite, progress=progress)
     fmt = container_format(target)
     video = video.for_container(fmt)
     with _ffmpeg_errors(source):
@@ -219,6 +233,8 @@ def _ffmpeg_errors(source: Path) -> Iterator[None]:
 
 def read_info(source: Path) -> VideoInfo:
     """`VideoInfo` of `source`, decoding its first frame (a file that cannot give one is refused)."""
+    if is_webp(source):
+        return webp_info(source)
     av = require_av()
     with open_video(source) as container:
         try:
@@ -264,37 +280,71 @@ def decode_frames(source: Path, info: VideoInfo, video: VideoOptions, *, skip: A
     timestamp (moved back to start at 0 when `start` is given). Frames `skip(index)` are counted
     but not converted (they are in finished segments)."""
     selection = Selection()
+    decoded = webp_frames(source) if is_webp(source) else _av_frames(source, info, selection)
+    return _selected(decoded, info, video, skip, selection), selection
+
+
+def _av_frames(source: Path, info: VideoInfo, selection: Selection) -> Decoded:
+    """Every frame PyAV decodes from `source`: its pts, its duration and a callable converting it."""
+    av = require_av()
+    with open_video(source) as container:
+        try:
+            for decoded in container.decode(video=0):
+                yield decoded.pts, decoded.duration, functools.partial(frame_to_image, decoded, info)
+        except av.error.FFmpegError as exc:
+            raise SrganError(f"{source}: the video is damaged or cut short at frame {selection.count} "
+                             f"({one_line(exc)})") from exc
+
+
+def _selected(decoded: Decoded, info: VideoInfo, video: VideoOptions, skip: Any, selection: Selection
+              ) -> Iterator[Frame]:
+    """The frames of `decoded` that `video` selects (see `decode_frames`), counted in `selection`."""
     cut = video.start is not None or video.end is not None or video.frames is not None
+    first = last = None
+    shift = 0
+    with contextlib.closing(decoded):
+        for pts, duration, image in decoded:
+            seconds = float(pts * info.time_base) if pts is not None else None
+            if video.start is not None and seconds is not None and seconds < video.start:
+                continue
+            if (video.end is not None and seconds is not None and seconds >= video.end) or \
+                    (video.frames is not None and selection.count >= video.frames):
+                break
+            if first is None:
+                first = seconds or 0.0
+                selection.offset = first if video.start is not None else 0.0
+                shift = round(selection.offset / info.time_base)
+            index, selection.count = selection.count, selection.count + 1
+            last = (seconds or 0.0) + float((duration or 0) * info.time_base)
+            if skip(index):
+                continue
+            yield Frame(index, image(), None if pts is None else pts - shift, info.time_base, duration)
+    if cut and first is not None:
+        selection.window = (first, video.end if video.end is not None and video.frames is None else last)
 
-    def frames() -> Iterator[Frame]:
-        av = require_av()
-        first = last = None
-        with open_video(source) as container:
-            try:
-                for decoded in container.decode(video=0):
-                    seconds = float(decoded.pts * info.time_base) if decoded.pts is not None else None
-                    if video.start is not None and seconds is not None and seconds < video.start:
-                        continue
-                    if (video.end is not None and seconds is not None and seconds >= video.end) or \
-                            (video.frames is not None and selection.count >= video.frames):
-                        break
-                    if first is None:
-                        first = seconds or 0.0
-                        selection.offset = first if video.start is not None else 0.0
-                        shift = round(selection.offset / info.time_base)
-                    index, selection.count = selection.count, selection.count + 1
-                    last = (seconds or 0.0) + float((decoded.duration or 0) * info.time_base)
-                    if skip(index):
-                        continue
-                    pts = None if decoded.pts is None else decoded.pts - shift
-                    yield Frame(index, frame_to_image(decoded, info), pts, info.time_base)
-            except av.error.FFmpegError as exc:
-                raise SrganError(f"{source}: the video is damaged or cut short at frame {selection.count} "
-                                 f"({one_line(exc)})") from exc
-        if cut and first is not None:
-            selection.window = (first, video.end if video.end is not None and video.frames is None else last)
 
-    return frames(), selection
+def _upscale_to_webp(source: Path, target: Path, runner: Runner, options: UpscaleOptions, video: VideoOptions, *,
+                     overwrite: bool, progress: bool) -> VideoResult:
+    """`source` (an animation or a video) to an animated WebP written by Pillow (see the module
+    docstring): in one piece at the end, so a killed run starts over."""
+    started = time.perf_counter()
+    given = [name for name in ("codec", "crf", "preset", "pix_fmt") if getattr(video, name) is not None]
+    if given:
+        raise SrganError(f"{target}: an animated WebP is written by Pillow, which takes no "
+                         f"--{given[0].replace('_', '-')} (--quality N makes it lossy)")
+    with contextlib.nullcontext() if is_webp(source) else _ffmpeg_errors(source):
+        info = read_info(source)
+        options = fixed_tile(options, runner, info)
+        sink = WebpWriter()
+        frames, selection = decode_frames(source, info, video, skip=lambda _: False)
+        with tqdm(total=_frame_estimate(info, video), desc=source.name, unit="frame", dynamic_ncols=True,
+                  disable=not progress) as bar:
+            run_frames(frames, sink, lambda image: upscale_loaded(image, runner, options),
+                       on_frame=lambda _: bar.update())
+    if selection.count == 0:
+        raise SrganError(f"{source}: no frames in the chosen range")
+    atomic_write(target, lambda tmp: sink.save(tmp, loop=info.loop, quality=options.quality), overwrite=overwrite)
+    return VideoResult(target, selection.count, selection.count, time.perf_counter() - started)
 
 
 def resume_folder(target: Path, fingerprint: dict) -> Path:
