@@ -48,26 +48,33 @@ def test_bicubic_reproduces_published_baselines(shared, dataset, scale, psnr, ss
     assert abs(got["ssim"] - ssim_value) <= 0.002, got
 
 
-def _shipped_scores() -> list[tuple[str, int, str, dict]]:
+def _shipped_scores() -> list[tuple[str, int, str, dict, bool]]:
     from srgan.models.weights import SHIPPED_DIR, read_metadata
 
-    return [(path.stem, meta["config"]["scale"], dataset, score) for path in sorted(SHIPPED_DIR.glob("*.safetensors"))
-            for meta in [read_metadata(path)]
+    def bicubic_trained(meta: dict) -> bool:
+        config = meta.get("training", {}).get("config") or {}
+        return (config.get("data", {}).get("degradation") or {"type": "bicubic"})["type"] == "bicubic"
+
+    return [(path.stem, meta["config"]["scale"], dataset, score, bicubic_trained(meta))
+            for path in sorted(SHIPPED_DIR.glob("*.safetensors")) for meta in [read_metadata(path)]
             for dataset, score in meta.get("scores", {}).items() if dataset in ("Set5", "Set14")]
 
 
-@pytest.mark.parametrize("name,scale,dataset,recorded", _shipped_scores())
-def test_shipped_models_reproduce_their_recorded_scores(shared, name, scale, dataset, recorded):
+@pytest.mark.parametrize("name,scale,dataset,recorded,bicubic_trained", _shipped_scores())
+def test_shipped_models_reproduce_their_recorded_scores(shared, name, scale, dataset, recorded, bicubic_trained):
     """`srgan eval --model NAME` (through the inference engine, fp32, CPU) gives the PSNR / SSIM that
     `tools/ship_weights.py` measured and stored in the file (what `srgan models`, MODELS.md and the
-    README show) to within one unit of the digits shown, and beats bicubic. Set14 holds a gray image
-    (bridge), run as `srgan upscale` runs it. Not exact equality of the rounded values: another CPU's
-    convolution kernels may round a pixel the other way and move a score across a rounding boundary."""
+    README show) to within one unit of the digits shown, and a model trained on the benchmark's own
+    bicubic degradation beats bicubic (the real-world models, trained to remove noise, blur and JPEG,
+    score below it on clean inputs: MODELS.md). Set14 holds a gray image (bridge), run as `srgan
+    upscale` runs it. Not exact equality of the rounded values: another CPU's convolution kernels may
+    round a pixel the other way and move a score across a rounding boundary."""
     results = evaluate([name, "bicubic"], [shared / "datasets" / dataset], scale, metrics="psnr,ssim", progress=False,
                        device="cpu")
     got = results.summary(dataset, name)
     assert abs(got["psnr"] - recorded["psnr"]) <= 0.01 and abs(got["ssim"] - recorded["ssim"]) <= 1e-4, (got, recorded)
-    assert got["psnr"] > results.summary(dataset, "bicubic")["psnr"]
+    if bicubic_trained:
+        assert got["psnr"] > results.summary(dataset, "bicubic")["psnr"]
 
 
 def test_unrounded_y_misses_set5_x2(shared):
