@@ -5,7 +5,7 @@ Columns: the input (nearest-neighbour x4, to see its noise and blocks), bicubic 
 through the inference engine as `srgan upscale` runs it (fp32, CPU). Each window is 56x56 input
 pixels, chosen by hand where grain, noise or blocks meet faces, letters and edges.
 
-    python docs/real_crops.py                                          # srgan_x4 and srgan_real_x4 if shipped
+    python docs/real_crops.py                          # srgan_x4, then srresnet_real_x4 / srgan_real_x4 where shipped
     python docs/real_crops.py --models srgan_x4 runs/x/generator.safetensors --out /tmp/real.png
 """
 
@@ -51,7 +51,7 @@ def render(models: list[str]) -> Image.Image:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    shipped = [n for n in ("srgan_x4", "srgan_real_x4") if (SHIPPED_DIR / f"{n}.safetensors").exists()]
+    shipped = [n for n in ("srgan_x4", "srresnet_real_x4", "srgan_real_x4") if (SHIPPED_DIR / f"{n}.safetensors").exists()]
     parser.add_argument("--models", nargs="+", default=shipped, help="names or weight files (x4)")
     parser.add_argument("--out", type=Path, default=HERE / "images" / "real_x4.png")
     args = parser.parse_args()
