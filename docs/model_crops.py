@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -79,13 +80,19 @@ def render(models: list[str]) -> Image.Image:
     return grid(rows)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    shipped = [n for n in ("srresnet_x4", "srgan_x4") if (SHIPPED_DIR / f"{n}.safetensors").exists()]
+def crops_cli(doc: str, render: Callable[[list[str]], Image.Image], candidates: tuple[str, ...], out: str) -> None:
+    """The command line of the crop pictures: `--models` (default: those of `candidates` that ship)
+    and `--out` (default docs/images/`out`)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    shipped = [n for n in candidates if (SHIPPED_DIR / f"{n}.safetensors").exists()]
     parser.add_argument("--models", nargs="+", default=shipped, help="names or weight files (x4)")
-    parser.add_argument("--out", type=Path, default=HERE / "images" / "models_x4.png")
+    parser.add_argument("--out", type=Path, default=HERE / "images" / out)
     args = parser.parse_args()
     save(render(args.models), args.out)
+
+
+def main() -> None:
+    crops_cli(__doc__, render, ("srresnet_x4", "srgan_x4"), "models_x4.png")
 
 
 if __name__ == "__main__":

@@ -11,18 +11,16 @@ pixels, chosen by hand where grain, noise or blocks meet faces, letters and edge
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
-from model_crops import grid, labelled, save  # docs/, beside this script
+from model_crops import crops_cli, grid, labelled  # docs/, beside this script
 from PIL import Image
 
 from srgan.evaluation.runner import bicubic_upscaler, model_upscaler
 from srgan.imaging.io import read_8bit
-from srgan.models.weights import SHIPPED_DIR
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("SRGAN_SHARED", HERE.parents[1] / "shared"))
@@ -50,12 +48,7 @@ def render(models: list[str]) -> Image.Image:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    shipped = [n for n in ("srgan_x4", "srresnet_real_x4", "srgan_real_x4") if (SHIPPED_DIR / f"{n}.safetensors").exists()]
-    parser.add_argument("--models", nargs="+", default=shipped, help="names or weight files (x4)")
-    parser.add_argument("--out", type=Path, default=HERE / "images" / "real_x4.png")
-    args = parser.parse_args()
-    save(render(args.models), args.out)
+    crops_cli(__doc__, render, ("srgan_x4", "srresnet_real_x4", "srgan_real_x4"), "real_x4.png")
 
 
 if __name__ == "__main__":
