@@ -1,12 +1,18 @@
 """The study configs (configs/study/, STUDY.md): `base:` inheritance, every entry loads, builds and
-trains two steps on a tiny crop, and every starting point is a shipped file or another entry's output."""
+trains two steps on a tiny crop, and every starting point is a shipped file or another entry's output;
+tools/study.py's state kept in git (save, restore, resume), its committed scores and its crops."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import shutil
+import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from test_training import SMALL
 
 from srgan.cli import main
@@ -22,6 +28,24 @@ def _study_tool():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture
+def study(tmp_path, monkeypatch):
+    """The tool with its run folders (runs/study, relative), committed state and docs under tmp_path."""
+    tool = _study_tool()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tool, "STATE", tmp_path / "training" / "resume" / "study")
+    monkeypatch.setattr(tool, "DOCS", tmp_path / "docs" / "study")
+    return tool
+
+
+def _train_tiny(shared: Path, name: str) -> Path:
+    """Two steps of the entry on a 1-block, width-8 generator, a checkpoint after each, as `run` would."""
+    out = Path("runs/study") / name
+    small = [*SMALL, "train.iterations=2", "train.checkpoint_every=1", f"data.folders={shared / 'datasets' / 'T91'}"]
+    assert main(["train", "-c", str(ROOT / "configs" / "study" / f"{name}.yaml"), *small, "--out", str(out)]) == 0
+    return out
 
 
 def _write(folder: Path, name: str, text: str) -> Path:
@@ -116,3 +140,100 @@ def test_report_tables_mark_what_is_not_run_yet():
     assert lines[2].startswith("| a | Set5 | 30.00 | 0.9000 | 60.0 |") and "pending run" in lines[3]
     spread = tool.spread({"Set5": {"psnr": 30.0}}, {"Set5": {"psnr": 29.75}}, ["Set5"])
     assert spread == {"Set5": {"psnr": 0.25}}
+
+
+def test_save_keeps_a_running_entry_compact_a_dependency_fp16_and_drops_a_trained_entry_s_resume_state(study, shared):
+    from safetensors import safe_open
+
+    import srgan
+    from srgan.runfiles.resume_state import load_resume_state
+
+    trained = _train_tiny(shared, "pretrain16_x4")  # every x4 GAN entry starts from it
+    _train_tiny(shared, "pad_reflect_x4")  # nothing starts from it
+    running = _train_tiny(shared, "pretrain20_x4")
+    (running / "generator.safetensors").unlink()  # stopped before its end: checkpoints only
+    with (running / "train.log").open("a") as log:
+        log.write("2026-01-01 00:00:00,000 INFO validation at iteration 500 (x4):\n  mean     30.00   0.9000\n")
+    curve = study.DOCS / "curves" / "pretrain20_x4.csv"
+    curve.parent.mkdir(parents=True)
+    curve.write_text("iteration,psnr_y,ssim_y\n250,29.00,0.8800\n")  # an earlier session's point
+    study.STATE.mkdir(parents=True)
+    for name in ("pretrain16_x4", "pad_reflect_x4"):  # left by the sessions that trained them
+        (study.STATE / f"{name}.resume.safetensors").write_bytes(b"earlier")
+    study.save()
+    saved = {p.name: p.read_bytes() for p in study.STATE.iterdir()}
+    assert sorted(saved) == ["pretrain16_x4.safetensors", "pretrain20_x4.resume.safetensors"]
+    study.save()
+    assert {p.name: p.read_bytes() for p in study.STATE.iterdir()} == saved  # nothing new: git sees no change
+    state = load_resume_state(study.STATE / "pretrain20_x4.resume.safetensors")
+    assert state["iteration"] == 2 and state["config"]["model"]["generator"]["blocks"] == 1
+    assert curve.read_text() == "iteration,psnr_y,ssim_y\n250,29.00,0.8800\n500,30.00,0.9000\n"
+    with safe_open(str(study.STATE / "pretrain16_x4.safetensors"), framework="pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}  # noqa: SIM118
+    final, run = (srgan.load_model(p) for p in (study.STATE / "pretrain16_x4.safetensors", trained / "generator.safetensors"))
+    lr = torch.rand(1, 3, 8, 8)
+    assert torch.allclose(final(lr), run(lr), atol=2e-3) and not torch.equal(final(lr), run(lr))
+    assert study.state("pretrain20_x4") == "at iteration 2"
+
+
+def test_run_restores_a_dependency_from_its_committed_final_and_its_dependents_start_from_it(study, shared, monkeypatch):
+    _train_tiny(shared, "pretrain16_x4")
+    study.save()
+    shutil.rmtree("runs")  # a new machine: only the repository
+    assert study.state("pretrain16_x4") == "trained"
+    with monkeypatch.context() as patch:
+        patch.setattr(study.subprocess, "run", lambda *_, **__: pytest.fail("trained instead of restored"))
+        study.train("pretrain16_x4", fresh=False)
+    restored, final = Path("runs/study/pretrain16_x4/generator.safetensors"), study.STATE / "pretrain16_x4.safetensors"
+    assert restored.read_bytes() == final.read_bytes()
+    before = final.read_bytes()
+    study.save()
+    assert final.read_bytes() == before  # a restored final is not written again
+    with_init = [s for s in SMALL if s != "model.init=null"]  # model.init: runs/study/pretrain16_x4/generator.safetensors
+    assert main(["train", "-c", str(ROOT / "configs" / "study" / "baseline_x4.yaml"), *with_init, "train.iterations=1",
+                 f"data.folders={shared / 'datasets' / 'T91'}", "discriminator.width=8", "discriminator.dense=16",
+                 "--out", "runs/study/baseline_x4"]) == 0
+
+
+def test_run_resumes_from_the_committed_state_only_without_checkpoints(study, shared, monkeypatch):
+    (_train_tiny(shared, "pretrain20_x4") / "generator.safetensors").unlink()
+    study.save()
+    shutil.rmtree("runs")
+    assert study.state("pretrain20_x4") == "at iteration 2 (committed state)"
+    commands = []
+    monkeypatch.setattr(study.subprocess, "run",
+                        lambda command, **_: commands.append(command) or subprocess.CompletedProcess(command, 0))
+    study.train("pretrain20_x4", fresh=False)
+    assert commands[-1][-2:] == ["--resume", str(study.STATE / "pretrain20_x4.resume.safetensors")]
+    checkpoint = Path("runs/study/pretrain20_x4/checkpoints/ckpt_000000003.pt")  # this machine's run went on
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.touch()
+    study.train("pretrain20_x4", fresh=False)
+    assert commands[-1][-2:] == ["--resume", "auto"]
+
+
+def test_report_and_list_read_the_committed_scores(study, capsys):
+    scores = {"Set5": {"psnr": 31.5, "ssim": 0.88, "mse": 70.0, "lpips": 0.2, "dists": 0.15, "niqe": 7.0, "images": {}}}
+    (study.DOCS / "runs").mkdir(parents=True)
+    (study.DOCS / "runs" / "pretrain16_x4.json").write_text(json.dumps(scores))
+    study.report(["Set5"])
+    assert "| pretrain16_x4 | Set5 | 31.50 | 0.8800 | 70.0 | 0.2000 | 0.1500 | 7.00 |" in capsys.readouterr().out
+    assert study.state("pretrain16_x4") == "trained, scored on Set5"
+
+
+def test_crops_are_the_fixed_regions_of_the_output_side_by_side(study, shared):
+    from PIL import Image
+
+    from srgan.evaluation.runner import bicubic_upscaler
+
+    study.save_crops("baseline_x2", 2, bicubic_upscaler(2))
+    strip = np.asarray(Image.open(study.DOCS / "crops" / "baseline_x2.png"), dtype=np.float64)
+    size = study.CROP
+    assert strip.shape == (size, len(study.REGIONS) * size, 3)
+    hr = study.regions(None, 2).permute(1, 2, 0).numpy().astype(np.float64)
+    error = [[np.abs(strip[:, i * size:(i + 1) * size] - hr[:, j * size:(j + 1) * size]).mean()
+              for j in range(len(study.REGIONS))] for i in range(len(study.REGIONS))]
+    for i, row in enumerate(error):  # each tile is its own region upscaled, far closer to it than to the others
+        assert row[i] < 20 and 3 * row[i] < min(row[:i] + row[i + 1:]), error
+    sheet = study.claim_picture(study.CLAIMS["Claim 1 (002) x2"], study.to_image(study.regions(None, 4)))
+    assert sheet.size == (3 * (2 * size + 4) - 4, len(study.REGIONS) * (2 * size + 14 + 4) - 4)  # HR, bicubic, it

@@ -6,12 +6,16 @@
     python tools/study.py calibrate [NAME ...]         # the adversarial term's share of the content term at the start
     python tools/study.py measure shipped|postproc|seams   # the claims measurable without training
     python tools/study.py report                       # STUDY.md's tables from what was scored
+    python tools/study.py save                         # the runs' state into git, for the next session
+    python tools/study.py pictures                     # docs/study/claim_*.png and curves.png
 
 Run from the repository root with ../shared beside it (as every config expects). Training is
 resumable: `run NAME` continues a killed run from its newest checkpoint (`srgan train --resume auto`),
 skips entries that are already trained and datasets already scored; `--fresh` moves an earlier run
-aside (runs/study/NAME.previous-N) and starts over. Scores go to runs/study/NAME/scores.json, the
-measurements to docs/study/MEASUREMENT.json; `report` prints the markdown tables STUDY.md takes.
+aside (runs/study/NAME.previous-N) and starts over. The run folders are not committed: `save` keeps
+what the next session (on any machine) needs in git, `run` takes it back (see `committed`). Scores go
+to docs/study/runs/NAME.json, the measurements to docs/study/MEASUREMENT.json; `report` prints the
+markdown tables STUDY.md takes.
 Metrics: PSNR and SSIM on Y (`srgan eval`'s protocol), MSE on RGB 0-255 (MIT report), LPIPS (AlexNet),
 DISTS, NIQE; all with `scale` pixels cropped per border.
 """
@@ -24,6 +28,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -31,16 +36,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "configs" / "study"
 RUNS = Path("runs/study")
+STATE = ROOT / "training" / "resume" / "study"
+DOCS = ROOT / "docs" / "study"
 SHARED = ROOT.parent / "shared"
 WEIGHTS = SHARED / "weights"
 DATASETS = ("Set5", "Set14", "BSD100")
 OUTPUT = "generator.safetensors"
 SEAM_ENTRIES = ("pretrain16_x4", "pad_reflect_x4", "pretrain8t_x4", "gan8t_x4")
 Upscaler = Callable[[torch.Tensor], torch.Tensor]  # uint8 (C, h, w) -> uint8 (C, sh, sw)
+# Set14 windows of the crop pictures, (image, top, left) in HR pixels, CROP x CROP, on the LR grid at x2
+# and x4 alike: fur and whiskers, a checked cloth over a table leg, drawn ornaments, stripes.
+REGIONS = (("baboon", 336, 96), ("barbara", 336, 96), ("comic", 96, 96), ("zebra", 96, 336))
+CROP = 96
+sys.path.append(str(ROOT / "docs"))  # learning_curve.py, model_crops.py
 
 
 # ---------------------------------------------------------------- entries and their order
@@ -87,29 +100,59 @@ def run_dir(name: str) -> Path:
     return RUNS / name
 
 
+def committed(name: str) -> dict[str, Path]:
+    """The entry's files kept in git, which outlive its run folder: the compact resume state while it
+    trains, its final generator (fp16) when other entries start from it, scores, curve and crops."""
+    return {"resume": STATE / f"{name}.resume.safetensors", "final": STATE / f"{name}.safetensors",
+            "scores": DOCS / "runs" / f"{name}.json", "curve": DOCS / "curves" / f"{name}.csv",
+            "crops": DOCS / "crops" / f"{name}.png"}
+
+
 def state(name: str) -> str:
-    folder = run_dir(name)
-    if (folder / OUTPUT).is_file():
-        scores = folder / "scores.json"
-        return "trained, scored on " + ", ".join(json.loads(scores.read_text())) if scores.is_file() else "trained"
-    checkpoints = sorted((folder / "checkpoints").glob("ckpt_*.pt")) if folder.is_dir() else []
-    return f"at iteration {int(checkpoints[-1].stem[5:])}" if checkpoints else "not started"
+    """How far the entry is, from its run folder or, on a machine without it, from the committed files."""
+    from srgan.models.weights import read_metadata
+    from srgan.runfiles.checkpoint import list_checkpoints
+
+    files = committed(name)
+    if (run_dir(name) / OUTPUT).is_file() or files["final"].is_file() or files["scores"].is_file():
+        scored = files["scores"].is_file() and ", ".join(json.loads(files["scores"].read_text()))
+        return f"trained, scored on {scored}" if scored else "trained"
+    if checkpoints := list_checkpoints(run_dir(name)):
+        return f"at iteration {int(checkpoints[-1].stem[5:])}"
+    if files["resume"].is_file():
+        return f"at iteration {read_metadata(files['resume'])['iteration']} (committed state)"
+    return "not started"
 
 
 # ---------------------------------------------------------------- training
 def train(name: str, fresh: bool) -> None:
-    folder = run_dir(name)
-    if fresh and folder.exists():
-        n = 1
-        while folder.with_name(f"{name}.previous-{n}").exists():
-            n += 1
-        folder.rename(folder.with_name(f"{name}.previous-{n}"))
-        print(f"{folder} moved to {folder.name}.previous-{n}")
+    """Train the entry, continuing its run folder's checkpoints, else the committed resume state; an
+    entry with a committed final generator is restored from it instead (its dependents start from it)."""
+    from srgan.runfiles.checkpoint import list_checkpoints
+
+    folder, files = run_dir(name), committed(name)
+    if fresh:
+        if folder.exists():
+            n = 1
+            while folder.with_name(f"{name}.previous-{n}").exists():
+                n += 1
+            folder.rename(folder.with_name(f"{name}.previous-{n}"))
+            print(f"{folder} moved to {folder.name}.previous-{n}")
+        for path in files.values():  # the earlier run's committed files: git history keeps them
+            if path.is_file():
+                path.unlink()
+                print(f"{path} deleted")
     if (folder / OUTPUT).is_file():
         print(f"{name}: trained already ({folder / OUTPUT})")
         return
+    if files["final"].is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(files["final"], folder / OUTPUT)  # its time too: `save` leaves the final alone
+        print(f"{name}: restored {folder / OUTPUT} from {files['final']}")
+        return
+    resume = files["resume"] if files["resume"].is_file() and not list_checkpoints(folder) else "auto"
     command = [sys.executable, "-m", "srgan", "train", "-c", str(STUDY / f"{name}.yaml"), "--out", str(folder),
-               "--resume", "auto"]
+               "--resume", str(resume)]
     print(" ".join(command), flush=True)
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     if subprocess.run(command, check=False, env=env).returncode:
@@ -166,25 +209,35 @@ def score_folder(upscale: Upscaler, dataset: str, scale: int, scorer: Scorer, la
     return {**means(per_image), "images": per_image}
 
 
-def score(name: str, datasets: list[str]) -> dict:
+def upscaler(name: str) -> tuple[int, Upscaler]:
+    """The trained entry's scale and generator; the rGAN's is its frozen stage 1, then the trained stage 2."""
     from srgan.evaluation.runner import model_upscaler
     from srgan.training.config import data_scale
 
     weights = run_dir(name) / OUTPUT
     if not weights.is_file():
         raise SystemExit(f"{name}: not trained yet ({weights} missing): python tools/study.py run {name}")
-    path = run_dir(name) / "scores.json"
-    scores = json.loads(path.read_text()) if path.is_file() else {}
     config = load(name)
     scale = data_scale(config)
-    upscale, scorer = model_upscaler(str(weights), scale // 2 if config.recursive.enabled else scale), None
-    if config.recursive.enabled:  # rGAN: its frozen stage 1, then the trained stage 2
-        upscale = chain(model_upscaler(str(run_dir(name) / "stage1.safetensors"), 2), upscale)
+    if not config.recursive.enabled:
+        return scale, model_upscaler(str(weights), scale)
+    return scale, chain(model_upscaler(str(run_dir(name) / "stage1.safetensors"), 2),
+                        model_upscaler(str(weights), scale // 2))
+
+
+def score(name: str, datasets: list[str]) -> dict:
+    """Score the trained entry (its committed scores, its learning curve and its crops)."""
+    scale, upscale = upscaler(name)
+    path = committed(name)["scores"]
+    scores = json.loads(path.read_text()) if path.is_file() else {}
+    scorer = None
     for dataset in datasets:
         if dataset not in scores:
             scorer = scorer or Scorer()
             scores[dataset] = score_folder(upscale, dataset, scale, scorer, name)
             write_json(path, scores)  # after each dataset, so a killed scoring resumes
+    save_curve(name)
+    save_crops(name, scale, upscale)
     return scores
 
 
@@ -198,6 +251,140 @@ def write_json(path: Path, data: dict) -> None:
 def chain(first: Upscaler, second: Upscaler) -> Upscaler:
     """One upscaler after the other, the intermediate image rounded to 8 bits as a saved file would be."""
     return lambda lr: second(first(lr))
+
+
+# ---------------------------------------------------------------- the state kept in git
+def save_curve(name: str) -> None:
+    """Merge the run's validation points into its committed curve (docs/learning_curve.py's CSV)."""
+    from learning_curve import parse_log, read_csv, write_csv
+
+    log, path = run_dir(name) / "train.log", committed(name)["curve"]
+    points = parse_log(log) if log.is_file() else {}
+    if points:
+        write_csv(path, {**read_csv(path), **points})
+        print(f"{path}: {len(points)} points from {log}")
+
+
+def regions(upscale: Upscaler | None, scale: int) -> torch.Tensor:
+    """The REGIONS side by side, uint8 (3, CROP, len(REGIONS) x CROP): of the HR (`upscale` None), or
+    of `upscale`'s output from the benchmark LR (score_folder's)."""
+    from srgan.data.degradation import benchmark_hr, degrade
+
+    crops = []
+    for image, top, left in REGIONS:
+        hr = benchmark_hr(SHARED / "datasets" / "Set14" / f"{image}.png", scale)
+        out = hr if upscale is None else upscale(degrade(hr, scale))
+        crops.append(out[:, top:top + CROP, left:left + CROP])
+    return torch.cat(crops, -1)
+
+
+def to_image(strip: torch.Tensor) -> Image.Image:
+    return Image.fromarray(strip.permute(1, 2, 0).numpy())
+
+
+def save_crops(name: str, scale: int, upscale: Upscaler) -> None:
+    """The entry's crops as they are (no zoom, no label): `pictures` cuts them into each claim's picture."""
+    path = committed(name)["crops"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    to_image(regions(upscale, scale)).save(path)
+    print(f"{path}: crops of {', '.join(r[0] for r in REGIONS)}")
+
+
+def stale(target: Path, source: Path) -> bool:
+    """Whether `target` is missing or older than `source`: safetensors writes its metadata in a random
+    order, so writing a file again from the same source would change it in git."""
+    return not target.is_file() or target.stat().st_mtime < source.stat().st_mtime
+
+
+def save() -> None:
+    """Everything of the runs that the next session needs into git (`committed`): curves, the newest
+    checkpoint of an entry in progress compacted, the final generator of a trained entry others start
+    from; the resume state of a trained entry is deleted."""
+    import srgan
+    from srgan.models.weights import read_metadata, save_model
+    from srgan.runfiles import resume_state
+    from srgan.runfiles.checkpoint import list_checkpoints
+
+    needed = {dep for name in entries() for dep in dependencies(name)}
+    for name in entries():
+        folder, files = run_dir(name), committed(name)
+        save_curve(name)
+        if (folder / OUTPUT).is_file():
+            if name in needed and stale(files["final"], folder / OUTPUT):
+                meta = {k: v for k, v in read_metadata(folder / OUTPUT).items()
+                        if k not in ("format", "architecture", "config", "scale")}  # save_model writes these
+                path = save_model(srgan.load_model(folder / OUTPUT).half(), files["final"], overwrite=True,
+                                  **{**meta, "storage": "fp16"})
+                print(f"{path}: {name}'s generator, fp16, {path.stat().st_size / 1e6:.1f} MB")
+            if files["resume"].is_file():
+                files["resume"].unlink()
+                print(f"{files['resume']} deleted: {name} is trained")
+        elif checkpoints := list_checkpoints(folder):
+            if load(name).recursive.enabled:
+                print(f"{name}: an rGAN run continues only from its checkpoints ({folder / 'checkpoints'})")
+                continue
+            if stale(files["resume"], checkpoints[-1]):
+                STATE.mkdir(parents=True, exist_ok=True)
+                resume_state.main([str(checkpoints[-1]), str(files["resume"])])
+
+
+def slug(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", title.lower().removeprefix("claim ")).strip("_")
+
+
+def claim_picture(names: list[str], hr: Image.Image) -> Image.Image | None:
+    """The crops of HR, bicubic (at each scale of the claim) and each entry that has crops, a row per
+    region, zoomed x2 and labelled; None before any entry has crops."""
+    from model_crops import grid, labelled
+
+    from srgan.evaluation.runner import bicubic_upscaler
+    from srgan.training.config import data_scale
+
+    strips = {n: Image.open(committed(n)["crops"]).convert("RGB") for n in names if committed(n)["crops"].is_file()}
+    if not strips:
+        return None
+    scales = sorted({data_scale(load(n)) for n in names}, reverse=True)
+    columns = {"HR": hr, **{f"bicubic x{s}": to_image(regions(bicubic_upscaler(s), s)) for s in scales}, **strips}
+
+    def tile(strip: Image.Image, i: int, label: str) -> Image.Image:
+        crop = strip.crop((i * CROP, 0, (i + 1) * CROP, CROP))
+        return labelled(crop.resize((2 * CROP, 2 * CROP), Image.NEAREST), label)
+
+    return grid([[tile(strip, i, f"{image}: {label}" if label == "HR" else label) for label, strip in columns.items()]
+                 for i, (image, _, _) in enumerate(REGIONS)])
+
+
+def plot_curves(out: Path) -> None:
+    """Set5 PSNR-Y against iteration, a panel per claim, from the committed curves."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from learning_curve import read_csv
+
+    fig, axes = plt.subplots(math.ceil(len(CLAIMS) / 4), 4, figsize=(22, 9), dpi=90, squeeze=False)
+    for ax, (title, names) in zip(axes.flat, CLAIMS.items()):
+        for name in names:
+            if points := read_csv(committed(name)["curve"]):
+                ax.plot(sorted(points), [points[i]["psnr_y"] for i in sorted(points)], marker=".", label=name)
+        ax.set(title=title, xlabel="iteration", ylabel="Set5 PSNR-Y (dB)")
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out)
+    print(out)
+
+
+def pictures() -> None:
+    """docs/study/claim_<slug>.png per claim whose entries have crops, and docs/study/curves.png."""
+    from model_crops import save
+
+    hr = to_image(regions(None, 4))  # the same HR pixels at x2 and x4: the mod-crop cuts only far edges
+    for title, names in CLAIMS.items():
+        if (sheet := claim_picture(names, hr)) is not None:
+            save(sheet, DOCS / f"claim_{slug(title)}.png")
+    plot_curves(DOCS / "curves.png")
 
 
 # ---------------------------------------------------------------- calibration
@@ -379,7 +566,7 @@ def spread(a: dict, b: dict, datasets: list[str]) -> dict[str, dict]:
 
 def report(datasets: list[str]) -> None:
     def scores_of(name: str) -> dict | None:
-        path = run_dir(name) / "scores.json"
+        path = committed(name)["scores"]
         return json.loads(path.read_text()) if path.is_file() else None
 
     for title, names in CLAIMS.items():
@@ -443,6 +630,8 @@ def main() -> None:
     p.add_argument("--data", nargs="+", default=["Set5", "Set14"], choices=DATASETS)
     p = sub.add_parser("report", help="STUDY.md's tables")
     p.add_argument("--data", nargs="+", default=list(DATASETS), choices=DATASETS)
+    sub.add_parser("save", help="the runs' state into git (training/resume/study, docs/study)")
+    sub.add_parser("pictures", help="the crops of each claim and the learning curves (docs/study)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     if args.command == "list":
@@ -460,6 +649,10 @@ def main() -> None:
             print(calibrate(name), flush=True)
     elif args.command == "measure":
         measure(args.what, args.data)
+    elif args.command == "save":
+        save()
+    elif args.command == "pictures":
+        pictures()
     else:
         report(args.data)
 
