@@ -10,7 +10,7 @@ and in int8 (OpenVINO, a one-conv QDQ model). Each path is reported as a fractio
 its own precision and as a speed-up over plain eager PyTorch, what every SRGAN repository does
 (`model(x)`, NCHW, batch norm unfolded). Beside srgan's paths stand what a user would pick instead:
 ONNX Runtime and OpenVINO with their defaults on a plain export of the same model. The int8 models
-are `srgan export --int8` of each shipped x4 model (srresnet_x4, gated on PSNR-Y; srgan_x4, gated
+are `srgan export --int8` of each shipped x4 model (srresnet_x4 and srresnet_real_x4, gated on PSNR-Y; srgan_x4, gated
 on LPIPS), calibrated on T91 and checked on Set5 (from ../shared, or SRGAN_SHARED); each one's
 OpenVINO int8 speed is reported over its own torch fp32 path. Whether int8 pays depends on the
 CPU's int8 dot product, which the CPU line names (VNNI or AMX; "none" on AVX2-only CPUs). Every configuration runs in each of `--rounds` interleaved rounds and its
@@ -218,7 +218,7 @@ def speed(args: argparse.Namespace) -> bool:
     return met
 
 
-SHIPPED_X4 = ("srresnet_x4", "srgan_x4")  # the PSNR model and the GAN model
+SHIPPED_X4 = ("srresnet_x4", "srgan_x4", "srresnet_real_x4")  # the PSNR models and the GAN model
 
 
 def int8_exports(tmp: Path) -> dict:
