@@ -5,9 +5,12 @@ does not remove it (MODELS.md, srgan_x4).
    against +-4 levels of random noise of the same energy: the ImageNet VGG19 is nearly blind to it.
 2. For each model (shipped name, weights file, or a training checkpoint: its EMA), the checkerboard's
    local amplitude in 8-bit levels: the error (SR - HR) times (-1)^(x+y), averaged over 8x8 blocks,
-   absolute value, mean over Set5 butterfly and the first six BSD100 images (MATLAB-bicubic LR).
+   absolute value, mean over Set5 butterfly and the first six BSD100 images (MATLAB-bicubic LR);
+   with `--lowpass SPEC`, also after that FFT low-pass of the output (`srgan upscale --lowpass`,
+   report 000's cure for the GAN's patterns: STUDY.md), rounded to 8 bits as a saved file is.
 
     python docs/checkerboard.py srresnet_x4 srgan_x4 ../runs/srgan_x4/checkpoints/ckpt_000002000.pt
+    python docs/checkerboard.py srgan_x4 --lowpass ideal:0.75 ideal:0.5
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import torch.nn.functional as F
 
 from srgan.data.degradation import benchmark_hr, degrade
 from srgan.evaluation.runner import model_upscaler
+from srgan.imaging.quantize import to_uint8
+from srgan.inference.lowpass import apply_lowpass
 from srgan.losses.perceptual import PerceptualLoss
 from srgan.training.config import load_config
 
@@ -48,23 +53,29 @@ def vgg_blindness() -> None:
 
 
 @torch.no_grad()
-def amplitude(model: str, images: list[Path]) -> float:
-    upscale, total = model_upscaler(model, 4), 0.0
+def amplitudes(model: str, images: list[Path], lowpass: list[str]) -> dict[str | None, float]:
+    """The amplitude of the model's output, and of each low-passed copy of it."""
+    upscale, total = model_upscaler(model, 4), dict.fromkeys([None, *lowpass], 0.0)
     for path in images:
         hr = benchmark_hr(path, 4)
-        error = (upscale(degrade(hr, 4)).float() - hr.float())[:, 4:-4, 4:-4]
-        total += F.avg_pool2d((error * _checker(*error.shape[-2:])).unsqueeze(0), 8).abs().mean().item()
-    return total / len(images)
+        sr = upscale(degrade(hr, 4))
+        for spec in total:
+            out = sr if spec is None else to_uint8(apply_lowpass(sr.float() / 255, spec))
+            error = (out.float() - hr.float())[:, 4:-4, 4:-4]
+            total[spec] += F.avg_pool2d((error * _checker(*error.shape[-2:])).unsqueeze(0), 8).abs().mean().item()
+    return {spec: value / len(images) for spec, value in total.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="shipped names, weight files or training checkpoints (x4)")
+    parser.add_argument("--lowpass", nargs="+", default=[], metavar="SPEC", help="also after these low-passes")
     args = parser.parse_args()
     vgg_blindness()
     images = [SHARED / "datasets" / "Set5" / "butterfly.png", *sorted((SHARED / "datasets" / "BSD100").iterdir())[:6]]
     for model in args.models:
-        print(f"{model}: checkerboard amplitude {amplitude(model, images):.2f} levels")
+        for spec, value in amplitudes(model, images, args.lowpass).items():
+            print(f"{model}{f' + low-pass {spec}' if spec else ''}: checkerboard amplitude {value:.2f} levels")
 
 
 if __name__ == "__main__":
