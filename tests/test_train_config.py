@@ -60,6 +60,7 @@ def test_overrides_reach_nested_keys_with_yaml_types():
     ("losses.adversarial={type: hinge}", "losses.adversarial is an adversarial loss but there is no discriminator"),
     ("losses.pixel=null", "losses: no term has a positive weight"),
     ("validation.niqe_model=niqe.npz", "validation.niqe_model needs validation.niqe_folder"),
+    ("validation.niqe_lr=true", "validation.niqe_lr needs validation.niqe_folder"),
     ("validation.lr_folder=BSD100_LR", "validation.lr_folder needs validation.folder"),
     ("validation.lpips=true", "validation.lpips needs validation.folder"),
     ("validation.lpips=maybe", "validation.lpips: expected bool"),

@@ -132,10 +132,14 @@ def test_gan_phase_starts_from_the_phase1_export_and_records_validation(shared, 
 
 def test_validation_on_given_lr_images_logs_lpips(shared, vgg_weights, tmp_path):
     """A real-world run validates on a fixed degraded copy (validation.lr_folder) and logs PSNR / SSIM /
-    LPIPS as `srgan eval --lr --data` scores the exported generator."""
-    hr_dir, lr_dir = tmp_path / "hr", tmp_path / "lr"
+    LPIPS as `srgan eval --lr --data` scores the exported generator, and NIQE on real photos without
+    HR (validation.niqe_lr) as `srgan eval --lr` alone does: the photos themselves are the input, not
+    their bicubic downscales."""
+    hr_dir, lr_dir, photos = tmp_path / "hr", tmp_path / "lr", tmp_path / "photos"
     hr_dir.mkdir()
     lr_dir.mkdir()
+    photos.mkdir()
+    shutil.copy(shared / "datasets" / "RealSRSet" / "oldphoto2.png", photos)
     for name in ("3096.png", "8023.png"):
         with Image.open(shared / "datasets" / "BSD100" / name) as im:
             hr = im.convert("RGB").crop((0, 0, 128, 96))
@@ -144,16 +148,20 @@ def test_validation_on_given_lr_images_logs_lpips(shared, vgg_weights, tmp_path)
     run = tmp_path / "run"
     args = _small(shared, vgg_weights, ["train.iterations=2", f"validation.folder={hr_dir}",
                                         f"validation.lr_folder={lr_dir}", "validation.lpips=true",
-                                        f"validation.lpips_weights={shared / 'weights'}", "train.precision=fp32"])
+                                        f"validation.lpips_weights={shared / 'weights'}", "train.precision=fp32",
+                                        f"validation.niqe_folder={photos}", "validation.niqe_lr=true"])
     assert main(["train", "-c", str(ROOT / "configs" / "srresnet_x4.yaml"), *args, "--out", str(run)]) == 0
     log = (run / "train.log").read_text()
     assert "LPIPS" in log
+    niqe = float(re.search(r"NIQE on photos: ([\d.]+)", log).group(1))
     psnr, ssim, lpips = map(float, re.findall(r"^\s+mean\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", log, re.MULTILINE)[-1])
     generator = str(run / "generator.safetensors")
     scored = evaluate([generator], [hr_dir], 4, lr_folders=[lr_dir], metrics="psnr,ssim,lpips",
                       metric_weights=shared / "weights", progress=False, device="cpu").summary("hr", generator)
     assert psnr == pytest.approx(scored["psnr"], abs=0.01) and ssim == pytest.approx(scored["ssim"], abs=1e-4)
     assert lpips == pytest.approx(scored["lpips"], abs=5e-4)
+    real = evaluate([generator], [], 4, lr_folders=[photos], metrics="niqe", progress=False, device="cpu")
+    assert niqe == pytest.approx(real.summary("photos", generator)["niqe"], abs=5e-3)
 
 
 def test_init_with_a_different_architecture_is_refused(shared, vgg_weights, tmp_path, capsys):

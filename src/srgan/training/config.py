@@ -117,6 +117,8 @@ class ValidationConfig:
     lpips_weights: str | None = None  # folder or file of the LPIPS weights; default $SRGAN_WEIGHTS_DIR, torch hub
     niqe_folder: str | None = None  # also the mean NIQE of the output on this folder (a GAN's curve)
     niqe_model: str | None = None  # niqe_pris_params.npz to use instead of the shipped one
+    niqe_lr: bool = False  # niqe_folder holds the model's inputs themselves (real photos, no HR), scored
+    # uncropped as `srgan eval --lr DIR`; else its images are HR, bicubic-downscaled first as `--data DIR`
 
 
 @dataclass
@@ -319,8 +321,9 @@ def validate(config: Config) -> None:
     if any(m < 0 for m in o.milestones):
         raise SrganError(f"optim.milestones: iterations must not be negative, got {o.milestones}")
     v = config.validation
-    if v.niqe_model and not v.niqe_folder:
-        raise SrganError("validation.niqe_model needs validation.niqe_folder (the folder whose outputs NIQE scores)")
+    for key in ("niqe_model", "niqe_lr"):
+        if getattr(v, key) and not v.niqe_folder:
+            raise SrganError(f"validation.{key} needs validation.niqe_folder (the folder whose outputs NIQE scores)")
     for key in ("lr_folder", "lpips", "crop", "lpips_weights"):
         if getattr(v, key) not in (None, False) and not v.folder:
             raise SrganError(f"validation.{key} needs validation.folder (the HR images)")

@@ -177,8 +177,8 @@ class TrainerSetup:
             v = cfg.validation
             self.validator = Validator(v.folder, data_scale(cfg), v.max_images, lr_folder=v.lr_folder, crop=v.crop,
                                        lpips=v.lpips, lpips_weights=v.lpips_weights)
-            if cfg.validation.niqe_folder:
-                self.niqe_probe = NiqeProbe(cfg.validation.niqe_folder, data_scale(cfg), cfg.validation.niqe_model)
+            if v.niqe_folder:
+                self.niqe_probe = NiqeProbe(v.niqe_folder, data_scale(cfg), v.niqe_model, given_lr=v.niqe_lr)
         self.last_psnr: float | None = None
 
     def _degradation(self) -> Any:

@@ -18,6 +18,7 @@ from srgan.data.degradation import benchmark_hr, crop_border, degrade
 from srgan.data.pairs import check_sizes, match_pairs, read_pair
 from srgan.errors import SrganError
 from srgan.imaging.folders import list_images
+from srgan.imaging.io import read_8bit
 from srgan.imaging.quantize import to_uint8
 from srgan.metrics.lpips import LPIPS
 from srgan.metrics.niqe import NiqeModel
@@ -65,15 +66,19 @@ class Validator:
 
 
 class NiqeProbe:
-    """Mean NIQE of the output on the images of `folder` (MATLAB-bicubic LR of each, `scale` border
-    pixels cropped, Y channel): the no-reference score a GAN's learning curve is drawn with."""
+    """Mean NIQE (Y channel) of the output on the images of `folder`: the no-reference score a GAN's
+    learning curve is drawn with. The images are HR (MATLAB-bicubic LR of each, `scale` border pixels
+    cropped, as `srgan eval --data`) or, with `given_lr`, the model's inputs themselves, real photos
+    without HR (no crop, as `srgan eval --lr`)."""
 
-    def __init__(self, folder: str | Path, scale: int, model_path: str | Path | None = None) -> None:
-        self.scale, self.name, self.niqe = scale, Path(folder).name, NiqeModel.load(model_path)
+    def __init__(self, folder: str | Path, scale: int, model_path: str | Path | None = None, *,
+                 given_lr: bool = False) -> None:
+        self.name, self.niqe = Path(folder).name, NiqeModel.load(model_path)
         paths = list_images(folder, recursive=False)
         if not paths:
             raise SrganError(f"no NIQE images found in {folder}")
-        self.lrs = [degrade(benchmark_hr(path, scale), scale) for path in paths]
+        self.crop = 0 if given_lr else scale
+        self.lrs = [read_8bit(path) if given_lr else degrade(benchmark_hr(path, scale), scale) for path in paths]
 
     @torch.no_grad()
     def run(self, upscale: Callable[[torch.Tensor], torch.Tensor], device: torch.device) -> float:
@@ -82,7 +87,7 @@ class NiqeProbe:
         scores = []
         for lr in self.lrs:
             try:
-                scores.append(self.niqe.score_image(_super_resolve(upscale, lr, device), crop=self.scale))
+                scores.append(self.niqe.score_image(_super_resolve(upscale, lr, device), crop=self.crop))
             except SrganError:
                 continue
         return sum(scores) / len(scores) if scores else float("nan")
