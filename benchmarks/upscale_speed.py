@@ -218,7 +218,7 @@ def speed(args: argparse.Namespace) -> bool:
     return met
 
 
-SHIPPED_X4 = ("srresnet_x4", "srgan_x4", "srresnet_real_x4")  # the PSNR models and the GAN model
+SHIPPED_X4 = ("srresnet_x4", "srgan_x4", "srresnet_real_x4", "srgan_real_x4")  # the PSNR and the GAN models
 
 
 def int8_exports(tmp: Path) -> dict:
