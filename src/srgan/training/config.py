@@ -320,15 +320,7 @@ def validate(config: Config) -> None:
         raise SrganError(f"optim.lr_g and optim.lr_d must be positive, got {o.lr_g} and {o.lr_d}")
     if any(m < 0 for m in o.milestones):
         raise SrganError(f"optim.milestones: iterations must not be negative, got {o.milestones}")
-    v = config.validation
-    for key in ("niqe_model", "niqe_lr"):
-        if getattr(v, key) and not v.niqe_folder:
-            raise SrganError(f"validation.{key} needs validation.niqe_folder (the folder whose outputs NIQE scores)")
-    for key in ("lr_folder", "lpips", "crop", "lpips_weights"):
-        if getattr(v, key) not in (None, False) and not v.folder:
-            raise SrganError(f"validation.{key} needs validation.folder (the HR images)")
-    if v.crop is not None and v.crop < 0:
-        raise SrganError(f"validation.crop must be >= 0, got {v.crop}")
+    _check_validation(config.validation)
     _check_losses_and_discriminator(config)
     if d.degradation is not None:
         from srgan.data.degradations import DEGRADATIONS
@@ -342,6 +334,17 @@ def validate(config: Config) -> None:
             raise SrganError("recursive: set recursive.stage1_iterations or recursive.stage1_weights")
         if rec.stage1_iterations >= config.train.iterations:
             raise SrganError("recursive.stage1_iterations must be below train.iterations")
+
+
+def _check_validation(v: ValidationConfig) -> None:
+    for key in ("niqe_model", "niqe_lr"):
+        if getattr(v, key) and not v.niqe_folder:
+            raise SrganError(f"validation.{key} needs validation.niqe_folder (the folder whose outputs NIQE scores)")
+    for key in ("lr_folder", "lpips", "crop", "lpips_weights"):
+        if getattr(v, key) not in (None, False) and not v.folder:
+            raise SrganError(f"validation.{key} needs validation.folder (the HR images)")
+    if v.crop is not None and v.crop < 0:
+        raise SrganError(f"validation.crop must be >= 0, got {v.crop}")
 
 
 def _check_losses_and_discriminator(config: Config) -> None:
