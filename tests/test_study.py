@@ -212,6 +212,26 @@ def test_run_resumes_from_the_committed_state_only_without_checkpoints(study, sh
     assert commands[-1][-2:] == ["--resume", "auto"]
 
 
+def test_a_run_past_its_length_ends_at_the_checkpoint_of_that_length(study, shared, monkeypatch):
+    import srgan
+    from srgan.models.weights import read_metadata
+
+    run = _train_tiny(shared, "pretrain16_x4")  # the pilot: trained on past the budget chosen after it
+    (run / "generator.safetensors").unlink()
+    monkeypatch.setattr(study.load("pretrain16_x4").train, "iterations", 1)
+    monkeypatch.setattr(study.subprocess, "run", lambda *_, **__: pytest.fail("trained instead of cut"))
+    study.train("pretrain16_x4", fresh=False)
+    cut = run / "generator.safetensors"
+    assert read_metadata(cut)["iterations"] == 1
+    first, last, model = (srgan.load_model(p).state_dict() for p in (run / "checkpoints" / "ckpt_000000001.pt",
+                                                                      run / "checkpoints" / "ckpt_000000002.pt", cut))
+    assert all(torch.equal(model[k], first[k]) for k in first) and not all(torch.equal(model[k], last[k]) for k in last)
+    (run / "checkpoints" / "ckpt_000000001.pt").unlink()
+    cut.unlink()
+    with pytest.raises(SystemExit, match="no checkpoint at its length 1"):
+        study.train("pretrain16_x4", fresh=False)
+
+
 def test_report_and_list_read_the_committed_scores(study, capsys):
     scores = {"Set5": {"psnr": 31.5, "ssim": 0.88, "mse": 70.0, "lpips": 0.2, "dists": 0.15, "niqe": 7.0, "images": {}}}
     (study.DOCS / "runs").mkdir(parents=True)

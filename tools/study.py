@@ -150,6 +150,8 @@ def train(name: str, fresh: bool) -> None:
         shutil.copy2(files["final"], folder / OUTPUT)  # its time too: `save` leaves the final alone
         print(f"{name}: restored {folder / OUTPUT} from {files['final']}")
         return
+    if cut(name):
+        return
     resume = files["resume"] if files["resume"].is_file() and not list_checkpoints(folder) else "auto"
     command = [sys.executable, "-m", "srgan", "train", "-c", str(STUDY / f"{name}.yaml"), "--out", str(folder),
                "--resume", str(resume)]
@@ -157,6 +159,26 @@ def train(name: str, fresh: bool) -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     if subprocess.run(command, check=False, env=env).returncode:
         raise SystemExit(f"{name}: training stopped; run the same command again to resume it")
+
+
+def cut(name: str) -> bool:
+    """A run that trained past its entry's length (the pilot, once B is set below it) ends at the
+    checkpoint of that length: at a constant learning rate that is the run of that length."""
+    import srgan
+    from srgan.models.weights import save_model
+    from srgan.runfiles.checkpoint import list_checkpoints
+
+    config, folder = load(name), run_dir(name)
+    budget = config.train.iterations
+    steps = {int(path.stem[5:]): path for path in list_checkpoints(folder)}
+    if not steps or max(steps) <= budget:
+        return False
+    if budget not in steps:
+        raise SystemExit(f"{name}: trained to {max(steps)} but has no checkpoint at its length {budget}")
+    path = save_model(srgan.load_model(steps[budget]), folder / OUTPUT, iterations=budget,
+                      training_config=config.to_dict(), cut_from=str(steps[max(steps)]))
+    print(f"{name}: {path} from {steps[budget]} (the run went on to {max(steps)})")
+    return True
 
 
 # ---------------------------------------------------------------- scoring
