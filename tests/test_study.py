@@ -216,13 +216,15 @@ def test_a_run_past_its_length_ends_at_the_checkpoint_of_that_length(study, shar
     import srgan
     from srgan.models.weights import read_metadata
 
-    run = _train_tiny(shared, "pretrain16_x4")  # the pilot: trained on past the budget chosen after it
-    (run / "generator.safetensors").unlink()
+    run = _train_tiny(shared, "pretrain16_x4")  # the pilot: trained and scored past the budget chosen after it
+    scores = study.committed("pretrain16_x4")["scores"]
+    scores.parent.mkdir(parents=True)
+    scores.write_text("{}")
     monkeypatch.setattr(study.load("pretrain16_x4").train, "iterations", 1)
     monkeypatch.setattr(study.subprocess, "run", lambda *_, **__: pytest.fail("trained instead of cut"))
     study.train("pretrain16_x4", fresh=False)
     cut = run / "generator.safetensors"
-    assert read_metadata(cut)["iterations"] == 1
+    assert read_metadata(cut)["iterations"] == 1 and not scores.exists()
     first, last, model = (srgan.load_model(p).state_dict() for p in (run / "checkpoints" / "ckpt_000000001.pt",
                                                                       run / "checkpoints" / "ckpt_000000002.pt", cut))
     assert all(torch.equal(model[k], first[k]) for k in first) and not all(torch.equal(model[k], last[k]) for k in last)

@@ -142,6 +142,8 @@ def train(name: str, fresh: bool) -> None:
             if path.is_file():
                 path.unlink()
                 print(f"{path} deleted")
+    if cut(name):
+        return
     if (folder / OUTPUT).is_file():
         print(f"{name}: trained already ({folder / OUTPUT})")
         return
@@ -149,8 +151,6 @@ def train(name: str, fresh: bool) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copy2(files["final"], folder / OUTPUT)  # its time too: `save` leaves the final alone
         print(f"{name}: restored {folder / OUTPUT} from {files['final']}")
-        return
-    if cut(name):
         return
     resume = files["resume"] if files["resume"].is_file() and not list_checkpoints(folder) else "auto"
     command = [sys.executable, "-m", "srgan", "train", "-c", str(STUDY / f"{name}.yaml"), "--out", str(folder),
@@ -162,22 +162,27 @@ def train(name: str, fresh: bool) -> None:
 
 
 def cut(name: str) -> bool:
-    """A run that trained past its entry's length (the pilot, once B is set below it) ends at the
-    checkpoint of that length: at a constant learning rate that is the run of that length."""
+    """A run that trained past its entry's length (the pilot, once B is set below it) ends at its
+    checkpoint of that length (at a constant learning rate, the run of that length); the scores and
+    crops of the longer run are deleted."""
     import srgan
-    from srgan.models.weights import save_model
+    from srgan.models.weights import read_metadata, save_model
     from srgan.runfiles.checkpoint import list_checkpoints
 
-    config, folder = load(name), run_dir(name)
+    config, folder, output = load(name), run_dir(name), run_dir(name) / OUTPUT
     budget = config.train.iterations
     steps = {int(path.stem[5:]): path for path in list_checkpoints(folder)}
-    if not steps or max(steps) <= budget:
+    if not steps or max(steps) <= budget or (output.is_file() and read_metadata(output)["iterations"] == budget):
         return False
     if budget not in steps:
         raise SystemExit(f"{name}: trained to {max(steps)} but has no checkpoint at its length {budget}")
-    path = save_model(srgan.load_model(steps[budget]), folder / OUTPUT, iterations=budget,
+    path = save_model(srgan.load_model(steps[budget]), output, overwrite=True, iterations=budget,
                       training_config=config.to_dict(), cut_from=str(steps[max(steps)]))
     print(f"{name}: {path} from {steps[budget]} (the run went on to {max(steps)})")
+    for kind in ("scores", "crops", "final"):
+        if committed(name)[kind].is_file():
+            committed(name)[kind].unlink()
+            print(f"{committed(name)[kind]} deleted: it was the {max(steps)}-iteration run's")
     return True
 
 
