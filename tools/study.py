@@ -111,14 +111,14 @@ def committed(name: str) -> dict[str, Path]:
 def state(name: str) -> str:
     """How far the entry is, from its run folder or, on a machine without it, from the committed files."""
     from srgan.models.weights import read_metadata
-    from srgan.runfiles.checkpoint import list_checkpoints
+    from srgan.runfiles.checkpoint import checkpoint_iteration, list_checkpoints
 
     files = committed(name)
     if (run_dir(name) / OUTPUT).is_file() or files["final"].is_file() or files["scores"].is_file():
         scored = files["scores"].is_file() and ", ".join(json.loads(files["scores"].read_text()))
         return f"trained, scored on {scored}" if scored else "trained"
     if checkpoints := list_checkpoints(run_dir(name)):
-        return f"at iteration {int(checkpoints[-1].stem[5:])}"
+        return f"at iteration {checkpoint_iteration(checkpoints[-1])}"
     if files["resume"].is_file():
         return f"at iteration {read_metadata(files['resume'])['iteration']} (committed state)"
     return "not started"
@@ -138,10 +138,7 @@ def train(name: str, fresh: bool) -> None:
                 n += 1
             folder.rename(folder.with_name(f"{name}.previous-{n}"))
             print(f"{folder} moved to {folder.name}.previous-{n}")
-        for path in files.values():  # the earlier run's committed files: git history keeps them
-            if path.is_file():
-                path.unlink()
-                print(f"{path} deleted")
+        forget(name, tuple(files), "the earlier run's (git history keeps it)")
     if cut(name):
         return
     if (folder / OUTPUT).is_file():
@@ -167,23 +164,29 @@ def cut(name: str) -> bool:
     crops of the longer run are deleted."""
     import srgan
     from srgan.models.weights import read_metadata, save_model
-    from srgan.runfiles.checkpoint import list_checkpoints
+    from srgan.runfiles.checkpoint import checkpoint_iteration, checkpoint_path, list_checkpoints
 
     config, folder, output = load(name), run_dir(name), run_dir(name) / OUTPUT
-    budget = config.train.iterations
-    steps = {int(path.stem[5:]): path for path in list_checkpoints(folder)}
-    if not steps or max(steps) <= budget or (output.is_file() and read_metadata(output)["iterations"] == budget):
+    budget, checkpoints = config.train.iterations, list_checkpoints(folder)
+    last = checkpoint_iteration(checkpoints[-1]) if checkpoints else 0
+    if last <= budget or (output.is_file() and read_metadata(output)["iterations"] == budget):
         return False
-    if budget not in steps:
-        raise SystemExit(f"{name}: trained to {max(steps)} but has no checkpoint at its length {budget}")
-    path = save_model(srgan.load_model(steps[budget]), output, overwrite=True, iterations=budget,
-                      training_config=config.to_dict(), cut_from=str(steps[max(steps)]))
-    print(f"{name}: {path} from {steps[budget]} (the run went on to {max(steps)})")
-    for kind in ("scores", "crops", "final"):
-        if committed(name)[kind].is_file():
-            committed(name)[kind].unlink()
-            print(f"{committed(name)[kind]} deleted: it was the {max(steps)}-iteration run's")
+    source = checkpoint_path(folder, budget)
+    if not source.is_file():
+        raise SystemExit(f"{name}: trained to {last} but has no checkpoint at its length {budget}")
+    path = save_model(srgan.load_model(source), output, overwrite=True, iterations=budget,
+                      training_config=config.to_dict(), cut_from=str(checkpoints[-1]))
+    print(f"{name}: {path} from {source} (the run went on to {last})")
+    forget(name, ("scores", "crops", "final"), f"the {last}-iteration run's")
     return True
+
+
+def forget(name: str, kinds: tuple[str, ...], whose: str) -> None:
+    """Delete the entry's committed files of these kinds (`committed`) that belong to another run."""
+    for kind in kinds:
+        if (path := committed(name)[kind]).is_file():
+            path.unlink()
+            print(f"{path} deleted: {whose}")
 
 
 # ---------------------------------------------------------------- scoring

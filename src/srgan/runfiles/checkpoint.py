@@ -68,8 +68,12 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     folder = checkpoint_dir(run_dir)
     if not folder.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
-    return [p for _, p in sorted(found)]
+    return sorted((p for p in folder.iterdir() if _NAME.match(p.name)), key=checkpoint_iteration)
+
+
+def checkpoint_iteration(path: Path) -> int:
+    """The iteration a checkpoint file (`checkpoint_path`'s name) was written at."""
+    return int(_NAME.match(Path(path).name).group(1))
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
