@@ -7,6 +7,11 @@ pixels, chosen by hand where grain, noise or blocks meet faces, letters and edge
 
     python docs/real_crops.py                          # srgan_x4, then srresnet_real_x4 / srgan_real_x4 where shipped
     python docs/real_crops.py --models srgan_x4 runs/x/generator.safetensors --out /tmp/real.png
+
+MODELS.md's picture adds Real-ESRGAN's published x4plus as a reference column, converted by
+tools/ncnn_rrdbnet.py (its docstring says from where) and run through the same engine:
+
+    python docs/real_crops.py --models srgan_x4 srresnet_real_x4 srgan_real_x4 realesrgan_x4plus.safetensors
 """
 
 from __future__ import annotations
