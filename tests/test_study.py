@@ -131,6 +131,10 @@ def test_scorer_measures_nothing_for_the_hr_itself_and_something_for_a_blurred_c
     assert same["mse"] == 0 and same["lpips"] == pytest.approx(0, abs=1e-6) and same["ssim"] == pytest.approx(1)
     blurred = scorer(bicubic_upscaler(4)(degrade(hr, 4)), hr, 4)
     assert blurred["mse"] > 10 and blurred["lpips"] > 0.05 and blurred["dists"] > 0.05 and blurred["psnr"] < 40
+    assert same["shift"] == 0 and blurred["shift"] < 2  # a blur keeps each channel's mean
+    tinted = hr.clone()
+    tinted[0] = hr[0].clamp(max=240) + 12  # red up by 12 levels where it can be
+    assert scorer(tinted, hr, 4)["shift"] == pytest.approx(12 - float((hr[0].double() - 240).clamp(min=0)[4:-4, 4:-4].mean()))
 
 
 def test_report_tables_mark_what_is_not_run_yet():
