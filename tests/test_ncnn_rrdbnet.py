@@ -4,25 +4,18 @@ srgan recognises as a community file; a mismatched pair is refused."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from tool_scripts import load_tool
 
 from srgan.models import create
 from srgan.models.foreign import detect
 from srgan.models.registry import build
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("ncnn_rrdbnet", ROOT / "tools" / "ncnn_rrdbnet.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("ncnn_rrdbnet")
 
 
 def _to_ncnn(state: dict[str, torch.Tensor]) -> tuple[str, bytes]:

@@ -4,7 +4,6 @@ tools/study.py's state kept in git (save, restore, resume), its committed scores
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from test_training import SMALL
+from tool_scripts import load_tool
 
 from srgan.cli import main
 from srgan.errors import SrganError
@@ -24,10 +24,7 @@ STUDY = sorted((ROOT / "configs" / "study").glob("*.yaml"))
 
 
 def _study_tool():
-    spec = importlib.util.spec_from_file_location("study_tool", ROOT / "tools" / "study.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("study")
 
 
 @pytest.fixture
