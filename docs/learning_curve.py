@@ -24,6 +24,7 @@ REAL_PICTURE = HERE / "images" / "learning_curves_real.png"
 _HEAD = re.compile(r"validation at iteration (\d+)")
 _MEAN = re.compile(r"^\s+mean\s+([\d.]+)\s+([\d.]+)(?:\s+([\d.]+))?\s*$")
 _NIQE = re.compile(r"^\s+NIQE on \S+: ([\d.]+)\s*$")
+_TERMS = re.compile(r" INFO iter (\d+) [\d.]+ it/s (.+)$")  # srgan.training.monitor's progress line
 COLUMNS = {"psnr_y": "{:.2f}", "ssim_y": "{:.4f}", "lpips": "{:.4f}", "niqe": "{:.4f}"}
 
 Point = dict[str, float]  # the COLUMNS a validation measured (LPIPS and NIQE only where tracked)
@@ -43,21 +44,35 @@ def parse_log(path: Path) -> dict[int, Point]:
     return points
 
 
+def parse_terms(path: Path) -> dict[int, Point]:
+    """{iteration: {term: value}} from a train.log's progress lines: the loss terms and D(real) /
+    D(fake), each the mean over the `train.log_every` iterations before it."""
+    points = {}
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if match := _TERMS.search(line):
+            pairs = (pair.split("=", 1) for pair in match.group(2).split())
+            points[int(match.group(1))] = {key: float(value) for key, value in pairs}
+    return points
+
+
 def read_csv(path: Path) -> dict[int, Point]:
     if not path.is_file():
         return {}
     with path.open(newline="") as f:
-        return {int(r["iteration"]): {k: float(r[k]) for k in COLUMNS if r.get(k)} for r in csv.DictReader(f)}
+        return {int(r.pop("iteration")): {k: float(v) for k, v in r.items() if v} for r in csv.DictReader(f)}
 
 
 def write_csv(path: Path, points: dict[int, Point]) -> None:
+    """COLUMNS in their order and format, then any other column (training terms) in the order met."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    columns = [k for k in COLUMNS if any(k in p for p in points.values())]
+    present = list(dict.fromkeys(k for p in points.values() for k in p))
+    columns = [k for k in COLUMNS if k in present] + [k for k in present if k not in COLUMNS]
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["iteration", *columns])
         for it in sorted(points):
-            writer.writerow([it, *(COLUMNS[k].format(points[it][k]) if k in points[it] else "" for k in columns)])
+            writer.writerow([it, *(COLUMNS.get(k, "{:.4g}").format(points[it][k]) if k in points[it] else ""
+                                   for k in columns)])
 
 
 # Reference lines per scale (Set5 PSNR-Y, published): the targets of MODELS.md. Bicubic (28.42 x4,

@@ -105,6 +105,7 @@ def committed(name: str) -> dict[str, Path]:
     trains, its final generator (fp16) when other entries start from it, scores, curve and crops."""
     return {"resume": STATE / f"{name}.resume.safetensors", "final": STATE / f"{name}.safetensors",
             "scores": DOCS / "runs" / f"{name}.json", "curve": DOCS / "curves" / f"{name}.csv",
+            "terms": DOCS / "curves" / f"{name}.terms.csv",
             "crops": DOCS / "crops" / f"{name}.png"}
 
 
@@ -286,14 +287,15 @@ def chain(first: Upscaler, second: Upscaler) -> Upscaler:
 
 # ---------------------------------------------------------------- the state kept in git
 def save_curve(name: str) -> None:
-    """Merge the run's validation points into its committed curve (docs/learning_curve.py's CSV)."""
-    from learning_curve import parse_log, read_csv, write_csv
+    """Merge the run's validation points and its logged training terms into the committed curves
+    (docs/learning_curve.py's CSVs; the newest value of an iteration wins)."""
+    from learning_curve import parse_log, parse_terms, read_csv, write_csv
 
-    log, path = run_dir(name) / "train.log", committed(name)["curve"]
-    points = parse_log(log) if log.is_file() else {}
-    if points:
-        write_csv(path, {**read_csv(path), **points})
-        print(f"{path}: {len(points)} points from {log}")
+    log = run_dir(name) / "train.log"
+    for parse, path in ((parse_log, committed(name)["curve"]), (parse_terms, committed(name)["terms"])):
+        if points := parse(log) if log.is_file() else {}:
+            write_csv(path, {**read_csv(path), **points})
+            print(f"{path}: {len(points)} points from {log}")
 
 
 def regions(upscale: Upscaler | None, scale: int) -> torch.Tensor:
@@ -385,23 +387,35 @@ def claim_picture(names: list[str], hr: Image.Image) -> Image.Image | None:
                  for i, (image, _, _) in enumerate(REGIONS)])
 
 
+GAN_TERMS = ("d", "D(real)", "D(fake)", "adversarial", "g")  # the rest of a progress line are content terms
+
+
 def plot_curves(out: Path) -> None:
-    """Set5 PSNR-Y against iteration, a panel per claim, from the committed curves."""
+    """A row per claim, from the committed curves: Set5 PSNR-Y at each validation; D(fake), the
+    discriminator's mean belief that the generator's output is real (0.5: it cannot tell); and the
+    first content term relative to its first logged value (1: as the run began)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from learning_curve import read_csv
 
-    fig, axes = plt.subplots(math.ceil(len(CLAIMS) / 4), 4, figsize=(22, 9), dpi=90, squeeze=False)
-    for ax, (title, names) in zip(axes.flat, CLAIMS.items()):
+    fig, axes = plt.subplots(len(CLAIMS), 3, figsize=(18, 3.2 * len(CLAIMS)), dpi=80, squeeze=False)
+    for row, (title, names) in zip(axes, CLAIMS.items()):
         for name in names:
             if points := read_csv(committed(name)["curve"]):
-                ax.plot(sorted(points), [points[i]["psnr_y"] for i in sorted(points)], marker=".", label=name)
-        ax.set(title=title, xlabel="iteration", ylabel="Set5 PSNR-Y (dB)")
-        ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend(fontsize=8)
+                row[0].plot(sorted(points), [points[i]["psnr_y"] for i in sorted(points)], marker=".", label=name)
+            if not (its := sorted(terms := read_csv(committed(name)["terms"]))):
+                continue
+            if "D(fake)" in (first := terms[its[0]]):
+                row[1].plot(its, [terms[i]["D(fake)"] for i in its], label=name)
+            if content := [k for k in first if k not in GAN_TERMS]:
+                row[2].plot(its, [terms[i][content[0]] / first[content[0]] for i in its], label=f"{name} ({content[0]})")
+        for ax, ylabel in zip(row, ("Set5 PSNR-Y (dB)", "D(fake)", "content term / its start")):
+            ax.set(title=title, xlabel="iteration", ylabel=ylabel)
+            ax.grid(alpha=0.3)
+            if ax.lines:
+                ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out)
     print(out)
