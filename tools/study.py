@@ -402,15 +402,16 @@ def plot_curves(out: Path) -> None:
 
     fig, axes = plt.subplots(len(CLAIMS), 3, figsize=(18, 3.2 * len(CLAIMS)), dpi=80, squeeze=False)
     for row, (title, names) in zip(axes, CLAIMS.items()):
-        for name in names:
+        for k, name in enumerate(names):
+            style = {"color": f"C{k}", "label": name}  # one colour per entry in the three panels
             if points := read_csv(committed(name)["curve"]):
-                row[0].plot(sorted(points), [points[i]["psnr_y"] for i in sorted(points)], marker=".", label=name)
+                row[0].plot(sorted(points), [points[i]["psnr_y"] for i in sorted(points)], marker=".", **style)
             if not (its := sorted(terms := read_csv(committed(name)["terms"]))):
                 continue
             if "D(fake)" in (first := terms[its[0]]):
-                row[1].plot(its, [terms[i]["D(fake)"] for i in its], label=name)
+                row[1].plot(its, [terms[i]["D(fake)"] for i in its], **style)
             if content := [k for k in first if k not in GAN_TERMS]:
-                row[2].plot(its, [terms[i][content[0]] / first[content[0]] for i in its], label=f"{name} ({content[0]})")
+                row[2].plot(its, [terms[i][content[0]] / first[content[0]] for i in its], **{**style, "label": f"{name} ({content[0]})"})
         for ax, ylabel in zip(row, ("Set5 PSNR-Y (dB)", "D(fake)", "content term / its start")):
             ax.set(title=title, xlabel="iteration", ylabel=ylabel)
             ax.grid(alpha=0.3)
