@@ -169,9 +169,10 @@ def test_save_keeps_a_running_entry_compact_a_dependency_fp16_and_drops_a_traine
     state = load_resume_state(study.STATE / "pretrain20_x4.resume.safetensors")
     assert state["iteration"] == 2 and state["config"]["model"]["generator"]["blocks"] == 1
     assert curve.read_text() == "iteration,psnr_y,ssim_y\n250,29.00,0.8800\n500,30.00,0.9000\n"
-    logged = [line.split(" it/s ")[1].split() for line in (running / "train.log").read_text().splitlines() if " iter " in line]
+    logged = [dict(pair.split("=") for pair in line.split(" it/s ")[1].split())  # the terms of each progress line
+              for line in (running / "train.log").read_text().splitlines() if " iter " in line]
     assert (study.DOCS / "curves" / "pretrain20_x4.terms.csv").read_text().splitlines() == [
-        "iteration,pixel,g", *(f"{i},{float(p.split('=')[1]):.4g},{float(g.split('=')[1]):.4g}" for i, (p, g) in enumerate(logged, 1))]
+        "iteration,pixel,g", *(f"{i},{float(t['pixel']):.4g},{float(t['g']):.4g}" for i, t in enumerate(logged, 1))]
     with safe_open(str(study.STATE / "pretrain16_x4.safetensors"), framework="pt") as f:
         assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}  # noqa: SIM118
     final, run = (srgan.load_model(p) for p in (study.STATE / "pretrain16_x4.safetensors", trained / "generator.safetensors"))

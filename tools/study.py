@@ -410,8 +410,9 @@ def plot_curves(out: Path) -> None:
                 continue
             if "D(fake)" in (first := terms[its[0]]):
                 row[1].plot(its, [terms[i]["D(fake)"] for i in its], **style)
-            if content := [k for k in first if k not in GAN_TERMS]:
-                row[2].plot(its, [terms[i][content[0]] / first[content[0]] for i in its], **{**style, "label": f"{name} ({content[0]})"})
+            if content := [key for key in first if key not in GAN_TERMS]:
+                key = content[0]
+                row[2].plot(its, [terms[i][key] / first[key] for i in its], **{**style, "label": f"{name} ({key})"})
         for ax, ylabel in zip(row, ("Set5 PSNR-Y (dB)", "D(fake)", "content term / its start")):
             ax.set(title=title, xlabel="iteration", ylabel=ylabel)
             ax.grid(alpha=0.3)
