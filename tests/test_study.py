@@ -264,3 +264,22 @@ def test_crops_are_the_fixed_regions_of_the_output_side_by_side(study, shared):
         assert row[i] < 20 and 3 * row[i] < min(row[:i] + row[i + 1:]), error
     sheet = study.claim_picture(study.CLAIMS["Claim 1 (002) x2"], study.to_image(study.regions(None, 4)))
     assert sheet.size == (3 * (2 * size + 4) - 4, len(study.REGIONS) * (2 * size + 14 + 4) - 4)  # HR, bicubic, it
+
+
+def test_seam_picture_is_black_beside_a_pointwise_model_and_lights_the_tile_border_of_a_3x3_one(study, shared):
+    size, zoom = study.CROP, 2
+    pointwise = torch.nn.Sequential(torch.nn.Conv2d(3, 48, 1), torch.nn.PixelShuffle(4)).eval()
+    spatial = torch.nn.Sequential(torch.nn.Conv2d(3, 48, 3, padding=1), torch.nn.PixelShuffle(4)).eval()
+    pointwise.context, spatial.context = (lambda: 0), (lambda: 1)  # LR pixels each looks past its own
+    sheet = np.asarray(study.seam_picture({"pointwise": pointwise, "3x3": spatial}), dtype=np.float64)
+    tile_h, tile_w = zoom * size + 14, zoom * size
+    assert sheet.shape == (2 * (tile_h + 4) - 4, 2 * len(study.SEAM_IMAGES) * (tile_w + 4) - 4, 3)
+
+    def difference(row: int) -> np.ndarray:  # the first image's |no context - exact| tile, without its label
+        top, left = row * (tile_h + 4) + 14, tile_w + 4
+        return sheet[top:top + zoom * size, left:left + tile_w].mean(-1)
+
+    assert difference(0).max() == 0  # no context needed: no seam
+    spatial_difference = difference(1)  # a one-pixel receptive field past the border: only there
+    border = zoom * size // 2  # the crop is centred on the tile corner
+    assert spatial_difference[:, border - 8:border + 8].mean() > 10 * spatial_difference[:, :border - 16].mean() + 1

@@ -48,6 +48,7 @@ WEIGHTS = SHARED / "weights"
 DATASETS = ("Set5", "Set14", "BSD100")
 OUTPUT = "generator.safetensors"
 SEAM_ENTRIES = ("pretrain16_x4", "pad_reflect_x4", "pretrain8t_x4", "gan8t_x4")
+REFLECT_UNTRAINED = "srresnet_x4 weights, reflect padding (not trained with it)"  # a seam measure's row
 Upscaler = Callable[[torch.Tensor], torch.Tensor]  # uint8 (C, h, w) -> uint8 (C, sh, sw)
 # Set14 windows of the crop pictures, (image, top, left) in HR pixels, CROP x CROP, on the LR grid at x2
 # and x4 alike: fur and whiskers, a checked cloth over a table leg, drawn ornaments, stripes.
@@ -542,34 +543,76 @@ def means(per_image: dict[str, dict[str, float]]) -> dict[str, float]:
     return {k: float(np.nanmean([s[k] for s in per_image.values()])) for k in keys}
 
 
-def measure_seams(datasets: list[str], tile: int = 64) -> dict:
-    """Seam measures on LR tiles of `tile` pixels processed without context: the shipped x4 models,
-    the shipped weights run with reflect padding, and the study's SEAM_ENTRIES once trained."""
+def seam_models() -> dict[str, torch.nn.Module]:
+    """The models the seam measure compares: the shipped x4 models, the shipped weights run with
+    reflect padding, and the study's SEAM_ENTRIES once trained."""
     import srgan
-    from srgan.data.degradation import benchmark_hr, degrade
-    from srgan.evaluation.seams import seam_scores
-    from srgan.imaging.folders import list_images
     from srgan.inference.engine import prepare_model
     from srgan.models import create
 
     reflect = create("srresnet_nobn_x4", padding="reflect")
     reflect.load_state_dict(srgan.load_model("srresnet_x4").state_dict())
     models = {"srresnet_x4": srgan.load_model("srresnet_x4"), "srgan_x4": srgan.load_model("srgan_x4"),
-              "srresnet_x4 weights, reflect padding (not trained with it)": reflect}
+              REFLECT_UNTRAINED: reflect}
     for name in SEAM_ENTRIES:  # the study's padding pair and the transposed-conv GAN, once trained
         if (run_dir(name) / OUTPUT).is_file():
             models[name] = srgan.load_model(run_dir(name) / OUTPUT)
+    return {label: prepare_model(model) for label, model in models.items()}
+
+
+def seam_lr(path: Path) -> torch.Tensor:
+    """The benchmark LR of an image as the seam measure feeds it: (1, 3, h, w) in [0, 1]."""
+    from srgan.data.degradation import benchmark_hr, degrade
+
+    return (degrade(benchmark_hr(path, 4), 4).float()[None] / 255).expand(-1, 3, -1, -1)
+
+
+def measure_seams(models: dict[str, torch.nn.Module], datasets: list[str], tile: int = 64) -> dict:
+    """Seam measures of each model on LR tiles of `tile` pixels processed without context."""
+    from srgan.evaluation.seams import seam_scores
+    from srgan.imaging.folders import list_images
+
     result = {}
     for label, model in models.items():
-        model = prepare_model(model)
         for dataset in datasets:
             rows = {}
             for path in list_images(SHARED / "datasets" / dataset, recursive=False):
-                lr = degrade(benchmark_hr(path, 4), 4).float()[None] / 255
-                if max(lr.shape[-2:]) > tile:
-                    rows[path.name] = seam_scores(model, lr.expand(-1, 3, -1, -1), tile, 4)
+                if max((lr := seam_lr(path)).shape[-2:]) > tile:
+                    rows[path.name] = seam_scores(model, lr, tile, 4)
             result.setdefault(label, {})[dataset] = {**means(rows), "images": rows}
     return result
+
+
+SEAM_IMAGES = ("lenna", "pepper")  # Set14, smooth skin and peppers, where a step shows most
+
+
+def seam_picture(models: dict[str, torch.nn.Module], tile: int = 64, gain: int = 8) -> Image.Image:
+    """A row per model: CROP x CROP windows centred on the LR tile corner (tile, tile) of each
+    SEAM_IMAGES image, processed without context, and beside each |no context - exact| x `gain`,
+    zoomed x2 (claim 3's picture)."""
+    from model_crops import grid, labelled
+
+    from srgan.evaluation.seams import grid_without_context
+    from srgan.inference.tiling import tiled_forward
+
+    window = slice(tile * 4 - CROP // 2, tile * 4 + CROP // 2)
+
+    def picture(x: torch.Tensor, label: str) -> Image.Image:
+        crop = x[0][:, window, window].clamp(0, 255).round().byte()
+        return labelled(to_image(crop).resize((2 * CROP, 2 * CROP), Image.NEAREST), label)
+
+    rows = []
+    for label, model in models.items():
+        row = []
+        for image in SEAM_IMAGES:
+            lr = seam_lr(SHARED / "datasets" / "Set14" / f"{image}.png")
+            with torch.inference_mode():
+                alone = (grid_without_context(model, lr, tile, 4).clamp(0, 1) * 255).round()
+                exact = (tiled_forward(model, lr, scale=4, tile="auto").clamp(0, 1) * 255).round()
+            name = "srresnet_x4, reflect (untrained)" if label == REFLECT_UNTRAINED else label
+            row += [picture(alone, name), picture((alone - exact).abs() * gain, f"{image}: |- exact| x{gain}")]
+        rows.append(row)
+    return grid(rows)
 
 
 # ---------------------------------------------------------------- tables
@@ -589,6 +632,7 @@ CLAIMS = {
     "Claim 3 (000), VGG layers and 20 blocks": ["baseline_x4", "vgg22_x4", "vgg34_x4", "vggmulti_x4", "pretrain16_x4",
                                                  "pretrain20_x4"],
     "Claim 4 (004)": ["pretrain8t_x4", "gan8t_x4"],
+    "Claim 5 (001)": ["pretrain16_x4", "baseline_x4", "vgg34_x4"],
 }
 
 
@@ -650,7 +694,11 @@ def cpu_name() -> str:
 
 def measure(what: str, datasets: list[str]) -> None:
     if what == "seams":
-        rows, extra = measure_seams(datasets), {"tile": 64}
+        models = seam_models()
+        rows, extra = measure_seams(models, datasets), {"tile": 64}
+        from model_crops import save
+
+        save(seam_picture(models), DOCS / "claim_3_000_seams.png")
     else:
         rows, extra = measure_scores(shipped_upscalers() if what == "shipped" else postproc_upscalers(), datasets), {}
     path = ROOT / "docs" / "study" / f"{what}.json"
