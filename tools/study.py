@@ -631,6 +631,7 @@ CLAIMS = {
     "Claim 2 (003), rGAN": ["pretrain16_x2", "baseline_x4", "rgan_x4"],
     "Claim 3 (000), VGG layers and 20 blocks": ["baseline_x4", "vgg22_x4", "vgg34_x4", "vggmulti_x4", "pretrain16_x4",
                                                  "pretrain20_x4"],
+    "Claim 3 (000), zero vs reflect padding": ["pretrain16_x4", "pad_reflect_x4"],
     "Claim 4 (004)": ["pretrain8t_x4", "gan8t_x4"],
     "Claim 5 (001)": ["pretrain16_x4", "baseline_x4", "vgg34_x4"],
 }
