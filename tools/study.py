@@ -592,23 +592,19 @@ def seam_picture(models: dict[str, torch.nn.Module], tile: int = 64, gain: int =
     zoomed x2 (claim 3's picture)."""
     from model_crops import grid, labelled
 
-    from srgan.evaluation.seams import grid_without_context
-    from srgan.inference.tiling import tiled_forward
+    from srgan.evaluation.seams import exact_and_without_context
 
     window = slice(tile * 4 - CROP // 2, tile * 4 + CROP // 2)
 
-    def picture(x: torch.Tensor, label: str) -> Image.Image:
-        crop = x[0][:, window, window].clamp(0, 255).round().byte()
+    def picture(levels: torch.Tensor, label: str) -> Image.Image:
+        crop = levels[:, window, window].clamp(0, 255).byte()
         return labelled(to_image(crop).resize((2 * CROP, 2 * CROP), Image.NEAREST), label)
 
     rows = []
     for label, model in models.items():
         row = []
         for image in SEAM_IMAGES:
-            lr = seam_lr(SHARED / "datasets" / "Set14" / f"{image}.png")
-            with torch.inference_mode():
-                alone = (grid_without_context(model, lr, tile, 4).clamp(0, 1) * 255).round()
-                exact = (tiled_forward(model, lr, scale=4, tile="auto").clamp(0, 1) * 255).round()
+            exact, alone = exact_and_without_context(model, seam_lr(SHARED / "datasets" / "Set14" / f"{image}.png"), tile, 4)
             name = "srresnet_x4, reflect (untrained)" if label == REFLECT_UNTRAINED else label
             row += [picture(alone, name), picture((alone - exact).abs() * gain, f"{image}: |- exact| x{gain}")]
         rows.append(row)

@@ -34,16 +34,24 @@ def grid_without_context(model: Callable[[torch.Tensor], torch.Tensor], lr: torc
     return out[..., :height * scale, :width * scale]
 
 
+@torch.inference_mode()
+def exact_and_without_context(model: torch.nn.Module, lr: torch.Tensor, tile: int,
+                              scale: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The exact result and the grid without context of one LR image (1, C, H, W) in [0, 1], each
+    (C, sH, sW) rounded to 8-bit levels as a saved image would be."""
+    def levels(x: torch.Tensor) -> torch.Tensor:
+        return (x[0].clamp(0, 1) * 255).round()
+
+    return (levels(tiled_forward(model, lr, scale=scale, tile="auto")),  # whole, or exact tiles if large
+            levels(grid_without_context(model, lr, tile, scale)))
+
+
 def seam_scores(model: torch.nn.Module, lr: torch.Tensor, tile: int, scale: int) -> dict[str, float]:
     """The seam measures of one LR image (1, C, H, W) in [0, 1], on outputs rounded to 8 bits:
     `ratio_exact` and `ratio_no_context` (border steps over inside steps at the LR-grid phase),
     `ratio_vs_exact` (no-context border steps over the exact ones at the same pairs; 1 = no seam) and
     `border_error` (mean |no context - exact| within 2 HR pixels of a border, in 8-bit levels)."""
-    def levels(x: torch.Tensor) -> torch.Tensor:
-        return (x[0].clamp(0, 1) * 255).round()
-
-    exact = levels(tiled_forward(model, lr, scale=scale, tile="auto"))  # whole, or exact tiles if large
-    alone = levels(grid_without_context(model, lr, tile, scale))
+    exact, alone = exact_and_without_context(model, lr, tile, scale)
     hr_tile = tile * scale
     return {"ratio_exact": seam_ratio(exact, hr_tile, scale), "ratio_no_context": seam_ratio(alone, hr_tile, scale),
             "ratio_vs_exact": seam_ratio(alone, hr_tile, scale, reference=exact),
